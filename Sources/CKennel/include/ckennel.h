@@ -1,0 +1,113 @@
+// ckennel: one-line C wrappers for what Swift cannot call directly on Linux.
+// Every function exists because the libc symbol is variadic, needs _GNU_SOURCE, has no glibc
+// wrapper on older distributions, or is a function-like macro. Logic belongs in Swift.
+#ifndef CKENNEL_H
+#define CKENNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// Constants from <linux/sched.h>, <linux/mount.h>, <linux/openat2.h>, <linux/prctl.h>,
+// <linux/close_range.h>, <linux/magic.h> and <linux/fs.h>, spelled out here because those
+// headers collide with glibc's <sys/mount.h> inside one Clang module. Values are kernel ABI.
+enum {
+    KENNEL_CLONE_NEWTIME = 0x00000080,
+    KENNEL_CLONE_NEWNS = 0x00020000,
+    KENNEL_CLONE_NEWCGROUP = 0x02000000,
+    KENNEL_CLONE_NEWUTS = 0x04000000,
+    KENNEL_CLONE_NEWIPC = 0x08000000,
+    KENNEL_CLONE_NEWUSER = 0x10000000,
+    KENNEL_CLONE_NEWPID = 0x20000000,
+    KENNEL_CLONE_NEWNET = 0x40000000,
+};
+
+enum {
+    KENNEL_OPEN_TREE_CLONE = 1,
+    KENNEL_OPEN_TREE_CLOEXEC = 02000000,
+    KENNEL_AT_RECURSIVE = 0x8000,
+    KENNEL_AT_EMPTY_PATH = 0x1000,
+    KENNEL_AT_SYMLINK_NOFOLLOW = 0x100,
+    KENNEL_MOVE_MOUNT_F_EMPTY_PATH = 0x00000004,
+    KENNEL_MOVE_MOUNT_T_EMPTY_PATH = 0x00000040,
+    KENNEL_FSOPEN_CLOEXEC = 0x00000001,
+    KENNEL_FSMOUNT_CLOEXEC = 0x00000001,
+    KENNEL_FSCONFIG_SET_FLAG = 0,
+    KENNEL_FSCONFIG_SET_STRING = 1,
+    KENNEL_FSCONFIG_CMD_CREATE = 6,
+};
+
+// mount_setattr / fsmount attribute bits.
+enum {
+    KENNEL_MOUNT_ATTR_RDONLY = 0x00000001,
+    KENNEL_MOUNT_ATTR_NOSUID = 0x00000002,
+    KENNEL_MOUNT_ATTR_NODEV = 0x00000004,
+    KENNEL_MOUNT_ATTR_NOEXEC = 0x00000008,
+    KENNEL_MOUNT_ATTR_IDMAP = 0x00100000,
+};
+
+enum {
+    KENNEL_RESOLVE_NO_XDEV = 0x01,
+    KENNEL_RESOLVE_NO_MAGICLINKS = 0x02,
+    KENNEL_RESOLVE_NO_SYMLINKS = 0x04,
+    KENNEL_RESOLVE_BENEATH = 0x08,
+    KENNEL_RESOLVE_IN_ROOT = 0x10,
+};
+
+enum {
+    KENNEL_CLOSE_RANGE_CLOEXEC = 4,
+    KENNEL_PR_SET_PDEATHSIG = 1,
+    KENNEL_PR_SET_DUMPABLE = 4,
+    KENNEL_PR_SET_KEEPCAPS = 8,
+    KENNEL_PR_CAPBSET_READ = 23,
+    KENNEL_PR_CAPBSET_DROP = 24,
+    KENNEL_PR_SET_NO_NEW_PRIVS = 38,
+    KENNEL_PR_GET_NO_NEW_PRIVS = 39,
+    KENNEL_PR_CAP_AMBIENT = 47,
+    KENNEL_PR_CAP_AMBIENT_CLEAR_ALL = 4,
+    KENNEL_PROC_SUPER_MAGIC = 0x9fa0,
+    KENNEL_SYSFS_MAGIC = 0x62656572,
+    KENNEL_MNT_DETACH = 2,
+    KENNEL_MS_REC = 16384,
+    KENNEL_MS_PRIVATE = (1 << 18),
+    KENNEL_O_PATH = 010000000,
+    KENNEL_SIOCGIFFLAGS = 0x8913,
+    KENNEL_SIOCSIFFLAGS = 0x8914,
+};
+
+// unshare(2) and setns(2) are declared by glibc only under _GNU_SOURCE.
+int kennel_unshare(int flags);
+int kennel_setns(int fd, int nstype);
+// pivot_root(2) has no glibc wrapper.
+int kennel_pivot_root(const char *new_root, const char *put_old);
+// close_range(2): glibc wrapper needs _GNU_SOURCE and glibc 2.34.
+int kennel_close_range(unsigned int first, unsigned int last, int flags);
+// prctl(2) is variadic in glibc.
+int kennel_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+// The new mount API (Linux 5.2+ / 5.12+) is reached through raw syscall(2), which is variadic.
+int kennel_open_tree(int dfd, const char *path, unsigned int flags);
+int kennel_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags);
+int kennel_fsopen(const char *fsname, unsigned int flags);
+int kennel_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux);
+int kennel_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
+// mount_setattr(2) takes a struct mount_attr; this spreads it into fixed arguments.
+int kennel_mount_setattr(int dfd, const char *path, unsigned int flags,
+                         uint64_t attr_set, uint64_t attr_clr, uint64_t userns_fd);
+// openat2(2) takes a struct open_how; this spreads it into fixed arguments.
+int kennel_openat2(int dfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+// The wait-status accessors are function-like macros.
+int kennel_wifexited(int status);
+int kennel_wexitstatus(int status);
+int kennel_wifsignaled(int status);
+int kennel_wtermsig(int status);
+// ioctl(2) is variadic in glibc; this passes one pointer argument.
+int kennel_ioctl_ptr(int fd, unsigned long request, void *arg);
+// setresuid(2)/setresgid(2) are declared only under _GNU_SOURCE.
+int kennel_setresuid(uid_t r, uid_t e, uid_t s);
+int kennel_setresgid(gid_t r, gid_t e, gid_t s);
+// fstatfs(2) lives in <sys/vfs.h>, which Swift's Glibc module does not export; returns f_type or -1.
+long kennel_fstatfs_type(int fd);
+// sethostname(2) is declared only under _DEFAULT_SOURCE in some configurations.
+int kennel_sethostname(const char *name, size_t len);
+
+#endif

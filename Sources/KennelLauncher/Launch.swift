@@ -1,0 +1,32 @@
+import Glibc
+import KennelSpec
+import KennelSystem
+
+/// Everything the launch stages share: the plan plus what the supervisor prepared before
+/// fork (the compiled seccomp filters, the sync channel), so children do no slow work.
+public struct Launch {
+    public let plan: LaunchPlan
+    /// The payload's filter (nil: unconfined), built before fork.
+    let filter: SeccompFilter?
+    /// kennel's own hardening filter (TIOCSTI/TIOCLINUX), always loaded.
+    let hardening: SeccompFilter
+    /// Where the sandbox root is assembled inside the private mount namespace. One empty
+    /// directory shared by all sandboxes: each mounts over it only in its own namespace,
+    /// so nothing per-sandbox is ever created on the host.
+    let stagingRoot: String
+    let namespaces: NamespaceSet
+
+    /// The directory kennel keeps its own state in (hidden inside sandboxes).
+    public static let stateDirectory = "/run/kennel"
+
+    public init(plan: LaunchPlan, filter: SeccompFilter?, hardening: SeccompFilter) {
+        self.plan = plan
+        self.filter = filter
+        self.hardening = hardening
+        stagingRoot = Launch.stateDirectory + "/root"
+        var ns: NamespaceSet = [.mount, .pid, .uts, .ipc]
+        if Namespaces.cgroupNamespaceAvailable { ns.insert(.cgroup) }
+        if Namespaces.timeNamespaceAvailable { ns.insert(.time) }
+        namespaces = ns
+    }
+}

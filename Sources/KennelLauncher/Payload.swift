@@ -1,0 +1,87 @@
+import CKennel
+import Glibc
+import KennelSpec
+import KennelSystem
+
+/// The last process kennel runs: it applies every restriction in the order the kernel
+/// requires and execs the user's command. Nothing it does may be undone from inside.
+enum Payload {
+    static func run(_ launch: Launch, channel: Int32) -> Never {
+        let plan = launch.plan
+        let error: LaunchError
+        do throws(LaunchError) {
+            try restrictAndExec(launch)
+        } catch let e {
+            error = e
+        }
+        try? SocketPair.send(channel, error.wire)
+        _ = plan
+        Proc.exitImmediately(error.exitCode)
+    }
+
+    private static func restrictAndExec(_ launch: Launch) throws(LaunchError) -> Never {
+        let plan = launch.plan
+        SignalSet.resetDispositions(SignalSet.forwarded + [SIGCHLD, SIGPIPE])
+
+        // The working directory must exist inside, and be inside: a cwd reached through a
+        // leaked fd (/proc/self/fd/N, the runc CVE-2024-21626 class) is refused.
+        try step("chdir", plan.workdir) { () throws(Errno) in _ = try retrying { chdir(plan.workdir) } }
+        var cwd = [CChar](repeating: 0, count: 4096)
+        if getcwd(&cwd, cwd.count) == nil || cwd.first != 0x2f /* "/" */ {
+            throw LaunchError("chdir", plan.workdir, Errno(rawValue: EACCES), detail: "working directory is outside the sandbox")
+        }
+
+        let executable = try resolveExecutable(plan)
+
+        // Only 0, 1 and 2 reach the payload: everything else closes at execve.
+        try step("close_range", "3-") { () throws(Errno) in try FD.closeOnExecFrom(3) }
+
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which only holds
+        // before the capabilities shrink: load first (the filter allows what follows).
+        if !plan.noNewPrivileges { try loadFilters(launch) }
+
+        // Bounding and ambient sets first (needs CAP_SETPCAP), then the run-as ids (needs
+        // CAP_SETUID/SETGID, still held in full), then permitted/effective/inheritable.
+        // A non-root uid clears permitted and effective by itself.
+        try step("capabilities", "bounding") { () throws(Errno) in try Capabilities.restrictBounding(to: plan.capabilities.mask) }
+        let id = plan.identity
+        try step("setresuid/setresgid", "\(id.uid):\(id.gid)") { () throws(Errno) in
+            try Proc.setIdentity(uid: id.uid, gid: id.gid, groups: id.supplementaryGroups)
+        }
+        try step("capabilities", "permitted") { () throws(Errno) in
+            try Capabilities.setProcessSets(id.uid == 0 ? plan.capabilities.mask : 0)
+        }
+
+        SignalSet.unblockAll()
+        if plan.noNewPrivileges {
+            try step("prctl PR_SET_NO_NEW_PRIVS") { () throws(Errno) in try Proc.setNoNewPrivileges() }
+            try loadFilters(launch)
+        }
+        let e = Proc.exec(executable, plan.command, plan.environment)
+        throw LaunchError("exec", plan.command[0], e, exitCode: e == .noSuchFileOrDirectory ? 127 : 126)
+    }
+
+    private static func loadFilters(_ launch: Launch) throws(LaunchError) {
+        try step("seccomp", "hardening") { () throws(Errno) in try launch.hardening.load() }
+        if let filter = launch.filter {
+            try step("seccomp", "policy") { () throws(Errno) in try filter.load() }
+        }
+    }
+
+    /// `execvp` semantics, resolved inside the sandbox with the sandbox's PATH.
+    private static func resolveExecutable(_ plan: LaunchPlan) throws(LaunchError) -> String {
+        let name = plan.command[0]
+        if name.contains("/") { return name }
+        let path = plan.environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? LaunchPlan.defaultPath
+        var sawDenied = false
+        for dir in path.split(separator: ":") {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            var st = stat()
+            guard stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            if access(candidate, X_OK) == 0 { return candidate }
+            sawDenied = true
+        }
+        if sawDenied { throw LaunchError("exec", name, Errno(rawValue: EACCES), exitCode: 126) }
+        throw LaunchError("exec", name, Errno(rawValue: ENOENT), exitCode: 127, detail: "command not found in PATH")
+    }
+}

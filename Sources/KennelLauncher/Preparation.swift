@@ -1,0 +1,111 @@
+import Glibc
+import KennelSpec
+import KennelSystem
+
+/// What the supervisor does before anything is created: checks the request against the
+/// machine, resolves names in the sandbox root, reads and compiles the seccomp profile.
+/// Every failure here is a `SpecError` or `LaunchError` with nothing yet to clean up.
+public enum Preparation {
+    public static func launch(for spec: SandboxSpec, passEnv: [String]) throws -> Launch {
+        var spec = spec
+        let rootfs = spec.rootfs ?? "/"
+        if spec.rootfs != nil {
+            var st = stat()
+            if stat(rootfs, &st) != 0 {
+                throw errno == ENOENT ? SpecError.rootfsMissing(rootfs) : LaunchError("stat rootfs", rootfs, Errno(rawValue: errno))
+            }
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SpecError.rootfsNotDirectory(rootfs) }
+            // Canonical, so the status output names the real directory.
+            if let real = realpath(rootfs, nil) { spec.rootfs = String(cString: real); free(real) }
+        }
+        for bind in spec.binds where access(bind.source, F_OK) != 0 {
+            throw SpecError.bindSourceMissing(bind.source)
+        }
+        if let w = spec.workdir, w == "/proc" || w.hasPrefix("/proc/") {
+            throw SpecError.malformedOption(option: "--workdir", value: w, expected: "a directory outside /proc")
+        }
+
+        let (database, passwdPath, groupPath) = userDatabase(rootfs: spec.rootfs ?? "/")
+        let host = LaunchPlan.Host(environment: environment(), userDatabase: database, passwdPath: passwdPath,
+                                   groupPath: groupPath, randomID: randomID(),
+                                   thermalThrottleDirs: thermalThrottleDirs())
+        var plan = try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
+        if case .profile(let path) = spec.seccomp {
+            let bytes: [UInt8]
+            do { bytes = try FD.readFile(path) } catch {
+                throw LaunchError("read seccomp profile", path, error)
+            }
+            plan.seccomp = try SeccompProfile.decode(bytes, source: path)
+        }
+
+        let target = SeccompTarget(nativeArch: machine(), bounding: plan.capabilities, kernel: kernelVersion())
+        var filter: SeccompFilter?
+        var architectures = [target.nativeArch]
+        if let profile = plan.seccomp {
+            let policy = try profile.compile(for: target)
+            architectures = policy.architectures
+            filter = try FilterBuilder.filter(for: policy)
+        }
+        let hardening = try FilterBuilder.hardening(architectures: architectures)
+        return Launch(plan: plan, filter: filter, hardening: hardening)
+    }
+
+    /// /etc/passwd and /etc/group of the sandbox root, opened inside it (an image's symlink
+    /// cannot point the lookup at a host file).
+    static func userDatabase(rootfs: String) -> (UserDatabase, String, String) {
+        func read(_ relative: String) -> String {
+            guard let root = try? FD.open(rootfs, O_RDONLY | O_DIRECTORY) else { return "" }
+            defer { FD.close(root) }
+            guard let fd = try? InRoot.open(root, relative, flags: O_RDONLY) else { return "" }
+            defer { FD.close(fd) }
+            return (try? FD.readAll(fd)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+        let prefix = rootfs == "/" ? "" : rootfs
+        return (UserDatabase(passwd: read("etc/passwd"), group: read("etc/group")),
+                prefix + "/etc/passwd", prefix + "/etc/group")
+    }
+
+    static func environment() -> [String: String] {
+        var env: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return env
+    }
+
+    static func randomID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    static func thermalThrottleDirs() -> [String] {
+        guard let dir = opendir("/sys/devices/system/cpu") else { return [] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard name.hasPrefix("cpu"), name.dropFirst(3).allSatisfy(\.isNumber), name.count > 3 else { continue }
+            let path = "/sys/devices/system/cpu/\(name)/thermal_throttle"
+            if access(path, F_OK) == 0 { out.append(path) }
+        }
+        return out.sorted()
+    }
+
+    static func machine() -> String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+    }
+
+    static func kernelVersion() -> (Int, Int) {
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).map { Int($0) ?? 0 }
+        return (parts.first ?? 0, parts.count > 1 ? parts[1] : 0)
+    }
+}

@@ -1,0 +1,189 @@
+import CKennel
+import Glibc
+import KennelSpec
+import KennelSystem
+
+/// Carries out `MountStep`s against a sandbox root held as a directory fd. Every target is
+/// opened inside that root (openat2 RESOLVE_IN_ROOT) and a symlink as the last component is
+/// refused, so a crafted image can never steer a mount, a device node or a chown to the host.
+struct RootBuilder {
+    /// The sandbox root (the staging directory's top mount), O_PATH.
+    let root: Int32
+
+    func apply(_ steps: [MountStep]) throws(LaunchError) {
+        for s in steps where s.target != "/" { try apply(s) }
+    }
+
+    func apply(_ s: MountStep) throws(LaunchError) {
+        switch s.kind {
+        case .bind(let source, let recursive):
+            let stepName = "bind \(source) to"
+            let tree = try step(stepName, s.target) { () throws(Errno) in try Mounts.cloneTree(path: source, recursive: recursive) }
+            defer { FD.close(tree) }
+            try step(stepName, s.target) { () throws(Errno) in
+                try Mounts.setAttributes(tree, set: attributes(s.flags), recursive: true)
+            }
+            let isDirectory = try step("stat", source) { () throws(Errno) in (try FD.fstat(tree).st_mode & S_IFMT) == S_IFDIR }
+            guard let target = try openTarget(s, createAs: isDirectory ? .directory : .file) else { return }
+            defer { FD.close(target) }
+            try step(stepName, s.target) { () throws(Errno) in try Mounts.attach(tree, onto: target) }
+
+        case .fileSystem(let type, let options):
+            guard let target = try openTarget(s, createAs: .directory) else { return }
+            defer { FD.close(target) }
+            try mountNew(type, options: options.map { ($0.key, $0.value) }, flags: s.flags, onto: target, at: s.target)
+            if type == "proc" { try verifyProc(at: s.target) }
+
+        case .mask:
+            guard let target = try openTarget(s, createAs: nil) else { return }
+            defer { FD.close(target) }
+            let isDirectory = try step("stat", s.target) { () throws(Errno) in (try FD.fstat(target).st_mode & S_IFMT) == S_IFDIR }
+            if isDirectory {
+                try mountNew("tmpfs", options: [("size", "0"), ("mode", "555")], flags: [.readOnly, .noSuid, .noDev, .noExec],
+                             onto: target, at: s.target)
+            } else {
+                let null = try step("mask", s.target) { () throws(Errno) in try Mounts.cloneTree(path: "/dev/null", recursive: false) }
+                defer { FD.close(null) }
+                try step("mask", s.target) { () throws(Errno) in try Mounts.attach(null, onto: target) }
+            }
+
+        case .readOnlyRebind:
+            guard let target = try openTarget(s, createAs: nil) else { return }
+            defer { FD.close(target) }
+            try step("remount read-only", s.target) { () throws(Errno) in
+                let tree = try Mounts.cloneTree(dir: target, path: "", recursive: true)
+                defer { FD.close(tree) }
+                try Mounts.setAttributes(tree, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: true)
+                try Mounts.attach(tree, onto: target)
+            }
+
+        case .device(let hostPath):
+            let (parent, leaf) = try openParent(s.target)
+            defer { FD.close(parent) }
+            try step("mknod", s.target) { () throws(Errno) in
+                let st = try statPath(hostPath)
+                _ = try retrying { mknodat(parent, leaf, S_IFCHR | 0o666, st.st_rdev) }
+                _ = try retrying { fchmodat(parent, leaf, 0o666, 0) }
+            }
+
+        case .symlink(let to):
+            let (parent, leaf) = try openParent(s.target)
+            defer { FD.close(parent) }
+            try step("symlink", s.target) { () throws(Errno) in _ = try retrying { symlinkat(to, parent, leaf) } }
+
+        case .directory(let uid, let gid, let mode):
+            try makeDirectories(s.target, uid: uid, gid: gid, mode: mode_t(mode))
+        }
+    }
+
+    private func attributes(_ f: MountStep.Flags) -> MountAttributes {
+        var a: MountAttributes = []
+        if f.contains(.readOnly) { a.insert(.readOnly) }
+        if f.contains(.noSuid) { a.insert(.noSuid) }
+        if f.contains(.noDev) { a.insert(.noDev) }
+        if f.contains(.noExec) { a.insert(.noExec) }
+        return a
+    }
+
+    private func mountNew(_ type: String, options: [(String, String?)], flags: MountStep.Flags,
+                          onto target: Int32, at path: String) throws(LaunchError) {
+        try step("mount \(type) on", path) { () throws(Errno) in
+            let fs = try Mounts.newFileSystem(type, options: options, attributes: attributes(flags))
+            defer { FD.close(fs) }
+            try Mounts.attach(fs, onto: target)
+        }
+    }
+
+    /// The fake-/proc lesson: whatever the image holds, what now sits at /proc must be procfs.
+    private func verifyProc(at path: String) throws(LaunchError) {
+        let fd = try step("open", path) { () throws(Errno) in try InRoot.open(root, path, flags: Int32(KENNEL_O_PATH) | O_DIRECTORY) }
+        defer { FD.close(fd) }
+        let magic = try step("statfs", path) { () throws(Errno) in try Mounts.fileSystemMagic(fd) }
+        if magic != Int(KENNEL_PROC_SUPER_MAGIC) {
+            throw LaunchError("verify procfs at", path, Errno(rawValue: EXDEV), detail: "not a procfs after mounting")
+        }
+    }
+
+    enum Creation { case directory, file }
+
+    /// Opens the mount target as O_PATH. Missing targets are created when the step allows it
+    /// (and the parent is writable, e.g. a tmpfs), skipped for masks, an error otherwise.
+    private func openTarget(_ s: MountStep, createAs kind: Creation?) throws(LaunchError) -> Int32? {
+        let opened: Int32
+        do {
+            opened = try InRoot.openPath(root, s.target)
+        } catch let e where e == .noSuchFileOrDirectory {
+            switch s.kind {
+            case .mask, .readOnlyRebind: return nil
+            default: break
+            }
+            guard s.createTarget, let kind else { throw LaunchError("mount target", s.target, e) }
+            try create(s.target, as: kind)
+            opened = try step("open mount target", s.target) { () throws(Errno) in try InRoot.openPath(root, s.target) }
+        } catch {
+            throw LaunchError("open mount target", s.target, error)
+        }
+        let st = try step("stat", s.target) { () throws(Errno) in try FD.fstat(opened) }
+        if (st.st_mode & S_IFMT) == S_IFLNK {
+            FD.close(opened)
+            throw LaunchError("mount target", s.target, Errno(rawValue: ELOOP),
+                              detail: "is a symbolic link; kennel never mounts through links in the sandbox root")
+        }
+        return opened
+    }
+
+    private func create(_ path: String, as kind: Creation) throws(LaunchError) {
+        let parentPath = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        try makeDirectories(parentPath.isEmpty ? "/" : parentPath, uid: nil, gid: nil, mode: 0o755)
+        let (parent, leaf) = try openParent(path)
+        defer { FD.close(parent) }
+        try step("create mount target", path) { () throws(Errno) in
+            switch kind {
+            case .directory:
+                _ = try retrying { mkdirat(parent, leaf, 0o755) }
+            case .file:
+                let fd = try FD.openAt(parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
+                FD.close(fd)
+            }
+        }
+    }
+
+    /// `mkdir -p` inside the root; the last directory gets `uid:gid` and `mode` when given.
+    private func makeDirectories(_ path: String, uid: UInt32?, gid: UInt32?, mode: mode_t) throws(LaunchError) {
+        var current = ""
+        let parts = path.split(separator: "/")
+        for (i, part) in parts.enumerated() {
+            let parentPath = current.isEmpty ? "/" : current
+            current += "/" + part
+            if (try? InRoot.openPath(root, current)).map({ FD.close($0); return true }) == true { continue }
+            let parent = try step("open", parentPath) { () throws(Errno) in
+                try InRoot.open(root, parentPath, flags: Int32(KENNEL_O_PATH) | O_DIRECTORY)
+            }
+            defer { FD.close(parent) }
+            let last = i == parts.count - 1
+            try step("mkdir", current) { () throws(Errno) in
+                _ = try retrying { mkdirat(parent, String(part), last ? mode : 0o755) }
+                if last, let uid, let gid {
+                    _ = try retrying { fchownat(parent, String(part), uid, gid, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) }
+                    _ = try retrying { fchmodat(parent, String(part), mode, 0) }
+                }
+            }
+        }
+    }
+
+    private func openParent(_ path: String) throws(LaunchError) -> (Int32, String) {
+        let slash = path.lastIndex(of: "/") ?? path.startIndex
+        let parentPath = String(path[..<slash])
+        let leaf = String(path[path.index(after: slash)...])
+        let fd = try step("open", parentPath.isEmpty ? "/" : parentPath) { () throws(Errno) in
+            try InRoot.open(root, parentPath.isEmpty ? "/" : parentPath, flags: Int32(KENNEL_O_PATH) | O_DIRECTORY)
+        }
+        return (fd, leaf)
+    }
+
+    private func statPath(_ path: String) throws(Errno) -> stat {
+        var st = stat()
+        _ = try retrying { stat(path, &st) }
+        return st
+    }
+}

@@ -1,0 +1,69 @@
+import CKennel
+import Glibc
+import KennelSpec
+import KennelSystem
+
+/// Pid 1 of the sandbox: finishes the root (the mounts tied to the new pid, ipc and mount
+/// namespaces), pivots into it, forks the payload, then reaps orphans and passes signals on.
+/// Its exit ends the pid namespace, which kills whatever the payload left running.
+enum SandboxInit {
+    static func run(_ launch: Launch, channel: Int32) -> Never {
+        let payload: pid_t
+        do throws(LaunchError) {
+            payload = try prepare(launch, channel: channel)
+        } catch {
+            try? SocketPair.send(channel, error.wire)
+            Proc.exitImmediately(error.exitCode)
+        }
+        FD.close(channel)
+        superviseAndExit(payload)
+    }
+
+    private static func prepare(_ launch: Launch, channel: Int32) throws(LaunchError) -> pid_t {
+        let plan = launch.plan
+        // If the supervisor is already gone, its end of the channel has hung up.
+        try step("prctl PR_SET_PDEATHSIG") { () throws(Errno) in try Proc.dieWithParent() }
+        if SocketPair.peerClosed(channel) { Proc.exitImmediately(125) }
+
+        // The staging root as seen in this (copied) mount namespace. Copied mounts are
+        // locked and pivot_root refuses a locked new root, so stack an unlocked recursive
+        // copy of it on top (its submounts stay locked) and work in that.
+        let root = try step("bind new root", launch.stagingRoot) { () throws(Errno) in
+            let locked = try FD.open(launch.stagingRoot, Int32(KENNEL_O_PATH) | O_DIRECTORY)
+            defer { FD.close(locked) }
+            let tree = try Mounts.cloneTree(dir: locked, path: "", recursive: true)
+            defer { FD.close(tree) }
+            try Mounts.attach(tree, onto: locked)
+            return try FD.open(launch.stagingRoot, Int32(KENNEL_O_PATH) | O_DIRECTORY)
+        }
+        // /proc of this pid namespace, devpts, mqueue, /dev/shm, masks, read-only paths.
+        try RootBuilder(root: root).apply(plan.sandboxMounts)
+        // pivot_root, never chroot: the old root is detached and unreachable.
+        try step("pivot_root", plan.rootfs) { () throws(Errno) in
+            _ = try retrying { fchdir(root) }
+            try Mounts.pivotIntoCurrentDirectory()
+        }
+        FD.close(root)
+
+        SignalSet.installNoOpHandlers(SignalSet.forwarded)
+        let pid = try step("fork", "payload") { () throws(Errno) in try Proc.fork() }
+        if pid == 0 {
+            Payload.run(launch, channel: channel)
+        }
+        return pid
+    }
+
+    /// Waits for signals: SIGCHLD reaps every exited child (orphans included); the others
+    /// go to the payload unless the terminal already delivered them to its process group.
+    private static func superviseAndExit(_ payload: pid_t) -> Never {
+        let waited = SignalSet(SignalSet.forwarded + [SIGCHLD])
+        while true {
+            // Reap first: the payload may have ended before the loop started.
+            while let (pid, status) = (try? Proc.wait(-1, nohang: true)) ?? nil {
+                if pid == payload { Proc.exitImmediately(status.shellCode) }
+            }
+            let (signal, _, code) = waited.waitWithCode()
+            if signal != SIGCHLD && code != SI_KERNEL { Proc.send(signal, to: payload) }
+        }
+    }
+}

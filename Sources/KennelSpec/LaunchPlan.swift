@@ -1,0 +1,208 @@
+/// The whole launch, decided before anything is created: validated, resolved and ordered.
+/// The launcher executes it step by step; later features (networking, profiles, images,
+/// cgroups) add fields and steps here rather than flags threaded through the launcher.
+public struct LaunchPlan: Codable, Equatable, Sendable {
+    /// A short random id, for status output and, later, state records.
+    public var id: String
+    public var mapping: IDMapping
+    public var identity: Identity
+    /// The host directory that becomes `/` (the host's own `/` for the embedded default).
+    public var rootfs: String
+    public var usesHostRoot: Bool
+    /// Mounts made by host root in the host-owned mount namespace (phase 1). Inside the
+    /// sandbox's own mount namespace they are locked: container root cannot undo them.
+    public var hostMounts: [MountStep]
+    /// Mounts made by container root inside the new pid and mount namespaces (phase 2):
+    /// the ones the kernel ties to those namespaces (/proc, devpts, mqueue) and what masks them.
+    public var sandboxMounts: [MountStep]
+    public var hostname: String
+    public var environment: [String]
+    public var workdir: String
+    public var command: [String]
+    /// Bounding set; also permitted and effective when running as root.
+    public var capabilities: CapabilitySet
+    /// nil: no filter (`--seccomp unconfined`).
+    public var seccomp: SeccompProfile?
+    public var noNewPrivileges: Bool
+    public var network: SandboxSpec.Network
+    public var statusJSON: String?
+
+    /// The sandbox's default PATH (Docker's).
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Docker's masked paths: hidden with /dev/null (files) or an empty read-only tmpfs (dirs).
+    public static let maskedPaths = [
+        "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+        "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+        "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+    ]
+
+    /// Docker's read-only paths.
+    public static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+    /// Devices a runtime provides, bound from the host's /dev.
+    public static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
+
+    /// Paths of the host's root hidden behind empty tmpfs in the embedded default: homes,
+    /// runtime sockets and kennel's own state (under /run).
+    public static let hiddenHostPaths = ["/root", "/home", "/run"]
+
+    /// Inputs that come from the machine rather than the user.
+    public struct Host: Sendable {
+        public var environment: [String: String]
+        public var userDatabase: UserDatabase
+        public var passwdPath: String
+        public var groupPath: String
+        public var randomID: String
+        /// Paths under the host's /sys/devices/system/cpu with a thermal_throttle directory.
+        public var thermalThrottleDirs: [String]
+        public init(environment: [String: String], userDatabase: UserDatabase, passwdPath: String,
+                    groupPath: String, randomID: String, thermalThrottleDirs: [String] = []) {
+            self.environment = environment
+            self.userDatabase = userDatabase
+            self.passwdPath = passwdPath
+            self.groupPath = groupPath
+            self.randomID = randomID
+            self.thermalThrottleDirs = thermalThrottleDirs
+        }
+    }
+
+    /// Validates `spec` and decides every step. Pure: reads nothing itself.
+    public init(spec: SandboxSpec, host: Host, passEnv: [String] = []) throws(SpecError) {
+        guard !spec.command.isEmpty, !spec.command[0].isEmpty else { throw .emptyCommand }
+        mapping = try IDMapping(base: spec.mapBase)
+        identity = try Identity.resolve(user: spec.user, groupAdd: spec.groupAdd, database: host.userDatabase,
+                                        passwdPath: host.passwdPath, groupPath: host.groupPath)
+        capabilities = try CapabilitySet.resolve(base: .dockerDefault, add: spec.capAdd, drop: spec.capDrop)
+        guard LaunchPlan.validHostname(spec.hostname) else { throw .badHostname(spec.hostname) }
+        if let w = spec.workdir, !w.hasPrefix("/") { throw .relativePath(option: "--workdir", path: w) }
+
+        id = host.randomID
+        usesHostRoot = spec.rootfs == nil
+        rootfs = spec.rootfs ?? "/"
+        hostname = spec.hostname
+        command = spec.command
+        workdir = spec.workdir ?? (spec.user == "0:0" ? "/" : identity.home)
+        noNewPrivileges = !spec.allowSetuid
+        network = spec.network
+        statusJSON = spec.statusJSON
+        switch spec.seccomp {
+        case .builtinDefault: seccomp = .builtinDefault
+        case .unconfined: seccomp = nil
+        case .profile: seccomp = nil  // filled by the caller, which reads the file
+        }
+
+        // The environment: clean by default; host variables only when passed by name.
+        var env: [(String, String)] = [
+            ("PATH", LaunchPlan.defaultPath),
+            ("HOME", identity.home),
+            ("HOSTNAME", spec.hostname),
+        ]
+        if let term = host.environment["TERM"] { env.append(("TERM", term)) }
+        for name in passEnv {
+            if let v = host.environment[name] { env.append((name, v)) }
+        }
+        for kv in spec.env {
+            guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw .badEnvironment(kv) }
+            env.append((String(kv[..<eq]), String(kv[kv.index(after: eq)...])))
+        }
+        var seen: [String: Int] = [:]
+        var ordered: [(String, String)] = []
+        for (k, v) in env {
+            if let i = seen[k] { ordered[i].1 = v } else { seen[k] = ordered.count; ordered.append((k, v)) }
+        }
+        environment = ordered.map { "\($0.0)=\($0.1)" }
+
+        hostMounts = []
+        sandboxMounts = []
+        buildMounts(spec: spec, host: host)
+    }
+
+    static func validHostname(_ h: String) -> Bool {
+        (1...64).contains(h.utf8.count) && h.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e
+        }
+    }
+
+    private mutating func buildMounts(spec: SandboxSpec, host: Host) {
+        let rootID = mapping.base
+        let sysfsFlags: MountStep.Flags = [.readOnly, .noSuid, .noDev, .noExec]
+        // Phase 1, as host root. The root first: everything else is mounted on top of it.
+        hostMounts.append(MountStep("/", .bind(source: rootfs, recursive: true), flags: [.readOnly, .noDev]))
+        // A sysfs of the sandbox's own network namespace: only host root can mount it.
+        hostMounts.append(MountStep("/sys", .fileSystem(type: "sysfs", options: []), flags: sysfsFlags))
+        hostMounts.append(MountStep("/sys/fs/cgroup", .bind(source: "/sys/fs/cgroup", recursive: true),
+                                    flags: [.readOnly, .noSuid, .noDev, .noExec]))
+        for path in LaunchPlan.maskedPaths where path.hasPrefix("/sys/") {
+            hostMounts.append(MountStep(path, .mask))
+        }
+        for dir in host.thermalThrottleDirs { hostMounts.append(MountStep(dir, .mask)) }
+        if usesHostRoot {
+            for path in LaunchPlan.hiddenHostPaths {
+                hostMounts.append(MountStep(path, .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
+                    mode: "755", owner: rootID, size: nil)), flags: [.noSuid, .noDev]))
+            }
+        }
+        hostMounts.append(MountStep("/tmp", .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
+            mode: "1777", owner: rootID, size: nil)), flags: [.noSuid, .noDev]))
+        // A private /dev: tmpfs with the six devices bound from the host, and the usual links.
+        hostMounts.append(MountStep("/dev", .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
+            mode: "755", owner: rootID, size: 64 << 20)), flags: [.noSuid, .noExec]))
+        for name in LaunchPlan.devices {
+            hostMounts.append(MountStep("/dev/" + name, .device(hostPath: "/dev/" + name), flags: [.noSuid, .noExec],
+                                        createTarget: true))
+        }
+        for dir in ["/dev/pts", "/dev/shm", "/dev/mqueue"] {
+            hostMounts.append(MountStep(dir, .directory(uid: rootID, gid: rootID, mode: 0o755)))
+        }
+        for (link, to) in [("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"),
+                           ("/dev/stdout", "/proc/self/fd/1"), ("/dev/stderr", "/proc/self/fd/2"),
+                           ("/dev/ptmx", "pts/ptmx")] {
+            hostMounts.append(MountStep(link, .symlink(to: to)))
+        }
+        // The user's mounts, shallow before deep so a bind into a tmpfs lands on top of it.
+        var user: [(Int, MountStep)] = []
+        for t in spec.tmpfs {
+            user.append((user.count, MountStep(t.destination, .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
+                mode: "1777", owner: rootID, size: t.size)), flags: [.noSuid, .noDev], createTarget: true)))
+        }
+        for b in spec.binds {
+            user.append((user.count, MountStep(b.destination, .bind(source: b.source, recursive: true),
+                                               flags: b.readOnly ? [.readOnly, .noDev] : [.noDev], createTarget: true)))
+        }
+        user.sort { a, b in
+            let da = a.1.target.split(separator: "/").count, db = b.1.target.split(separator: "/").count
+            return da != db ? da < db : a.0 < b.0
+        }
+        hostMounts += user.map(\.1)
+        // A run-as user's home under a hidden tmpfs (e.g. /home/alice) is created for them.
+        if identity.uid != 0, usesHostRoot,
+           LaunchPlan.hiddenHostPaths.contains(where: { identity.home.hasPrefix($0 + "/") }),
+           !spec.binds.contains(where: { $0.destination == identity.home }) {
+            hostMounts.append(MountStep(identity.home, .directory(
+                uid: mapping.base + identity.uid, gid: mapping.base + identity.gid, mode: 0o700)))
+        }
+
+        // Phase 2, as container root in the sandbox's own namespaces.
+        sandboxMounts.append(MountStep("/proc", .fileSystem(type: "proc", options: []), flags: .hardened))
+        sandboxMounts.append(MountStep("/dev/pts", .fileSystem(type: "devpts", options: [
+            .init("newinstance"), .init("ptmxmode", "0666"), .init("mode", "0620"), .init("gid", "5"),
+        ]), flags: [.noSuid, .noExec]))
+        sandboxMounts.append(MountStep("/dev/shm", .fileSystem(type: "tmpfs", options: [
+            .init("mode", "1777"), .init("size", "\(64 << 20)"),
+        ]), flags: .hardened))
+        sandboxMounts.append(MountStep("/dev/mqueue", .fileSystem(type: "mqueue", options: []), flags: .hardened))
+        for path in LaunchPlan.maskedPaths where path.hasPrefix("/proc/") {
+            sandboxMounts.append(MountStep(path, .mask))
+        }
+        for path in LaunchPlan.readOnlyPaths {
+            sandboxMounts.append(MountStep(path, .readOnlyRebind))
+        }
+    }
+
+    static func tmpfsOptions(mode: String, owner: UInt32, size: UInt64?) -> [MountStep.Option] {
+        var o: [MountStep.Option] = [.init("mode", mode), .init("uid", "\(owner)"), .init("gid", "\(owner)")]
+        if let size { o.append(.init("size", "\(size)")) }
+        return o
+    }
+}

@@ -1,0 +1,55 @@
+/// One mount (or file-system object) the launcher creates, with its target as a path inside
+/// the sandbox root. Targets are always resolved inside that root, never on the host.
+public struct MountStep: Codable, Equatable, Sendable {
+    public enum Kind: Codable, Equatable, Sendable {
+        /// A copy of a host tree (recursive), attached at `target`.
+        case bind(source: String, recursive: Bool)
+        /// A fresh file system instance (`tmpfs`, `proc`, `sysfs`, `devpts`, `mqueue`) with
+        /// fsconfig options, `nil` values being flags.
+        case fileSystem(type: String, options: [Option])
+        /// Hides a file (with the sandbox's /dev/null) or a directory (with an empty
+        /// read-only tmpfs). Missing targets are skipped.
+        case mask
+        /// Makes an existing mount point read-only in place. Missing targets are skipped.
+        case readOnlyRebind
+        /// Character devices the sandbox gets in its private /dev, bound from the host's.
+        case device(hostPath: String)
+        /// A symbolic link, e.g. /dev/fd → /proc/self/fd.
+        case symlink(to: String)
+        /// A directory owned by `uid:gid` (host ids), e.g. a home under a hidden tmpfs.
+        case directory(uid: UInt32, gid: UInt32, mode: UInt32)
+    }
+
+    public struct Option: Codable, Equatable, Sendable {
+        public var key: String
+        public var value: String?
+        public init(_ key: String, _ value: String? = nil) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// Mount flags on the new mount.
+    public struct Flags: OptionSet, Codable, Equatable, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let readOnly = Flags(rawValue: 1)
+        public static let noSuid = Flags(rawValue: 2)
+        public static let noDev = Flags(rawValue: 4)
+        public static let noExec = Flags(rawValue: 8)
+        public static let hardened: Flags = [.noSuid, .noDev, .noExec]
+    }
+
+    public var target: String
+    public var kind: Kind
+    public var flags: Flags
+    /// Create the target (directory or empty file) if missing, inside a writable parent.
+    public var createTarget: Bool
+
+    public init(_ target: String, _ kind: Kind, flags: Flags = [], createTarget: Bool = false) {
+        self.target = target
+        self.kind = kind
+        self.flags = flags
+        self.createTarget = createTarget
+    }
+}

@@ -1,0 +1,115 @@
+/// Everything a user asked for with `kennel run`, before anything is created. The CLI fills
+/// it; `LaunchPlan(spec:…)` validates it and turns it into the ordered steps the launcher runs.
+/// Codable so that tools (and later `kennel inspect`) can read and write it as JSON.
+public struct SandboxSpec: Codable, Equatable, Sendable {
+    /// A host path made visible inside.
+    public struct Bind: Codable, Equatable, Sendable {
+        public var source: String
+        public var destination: String
+        public var readOnly: Bool
+
+        public init(source: String, destination: String, readOnly: Bool) {
+            self.source = source
+            self.destination = destination
+            self.readOnly = readOnly
+        }
+
+        /// Parses `SRC:DST[:ro|:rw]`.
+        public static func parse(_ s: String) throws(SpecError) -> Bind {
+            let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard (2...3).contains(parts.count), !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw .malformedOption(option: "--bind", value: s, expected: "SRC:DST[:ro]")
+            }
+            var ro = false
+            if parts.count == 3 {
+                switch parts[2] {
+                case "ro": ro = true
+                case "rw": ro = false
+                default: throw .malformedOption(option: "--bind", value: s, expected: "SRC:DST[:ro]")
+                }
+            }
+            guard parts[1].hasPrefix("/") else { throw .relativePath(option: "--bind", path: parts[1]) }
+            guard parts[0].hasPrefix("/") else { throw .relativePath(option: "--bind", path: parts[0]) }
+            return Bind(source: parts[0], destination: parts[1], readOnly: ro)
+        }
+    }
+
+    /// A private tmpfs inside.
+    public struct Tmpfs: Codable, Equatable, Sendable {
+        public var destination: String
+        /// Bytes; nil means the kernel default (half of RAM).
+        public var size: UInt64?
+
+        public init(destination: String, size: UInt64? = nil) {
+            self.destination = destination
+            self.size = size
+        }
+
+        /// Parses `DST[:SIZE]` where SIZE is bytes or a number with k, m or g.
+        public static func parse(_ s: String) throws(SpecError) -> Tmpfs {
+            let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard (1...2).contains(parts.count), !parts[0].isEmpty else {
+                throw .malformedOption(option: "--tmpfs", value: s, expected: "DST[:SIZE]")
+            }
+            guard parts[0].hasPrefix("/") else { throw .relativePath(option: "--tmpfs", path: parts[0]) }
+            var size: UInt64?
+            if parts.count == 2 {
+                guard let n = Tmpfs.parseSize(parts[1]) else {
+                    throw .malformedOption(option: "--tmpfs", value: s, expected: "DST[:SIZE] with SIZE like 64m")
+                }
+                size = n
+            }
+            return Tmpfs(destination: parts[0], size: size)
+        }
+
+        static func parseSize(_ s: String) -> UInt64? {
+            let lower = s.lowercased()
+            let units: [Character: UInt64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+            if let last = lower.last, let mult = units[last] {
+                return UInt64(lower.dropLast()).flatMap { $0.multipliedReportingOverflow(by: mult).overflow ? nil : $0 * mult }
+            }
+            return UInt64(lower)
+        }
+    }
+
+    /// Which seccomp policy the payload runs under.
+    public enum Seccomp: Codable, Equatable, Sendable {
+        case builtinDefault
+        case unconfined
+        case profile(path: String)
+
+        public static func parse(_ s: String) -> Seccomp {
+            switch s {
+            case "default": return .builtinDefault
+            case "unconfined": return .unconfined
+            default: return .profile(path: s)
+            }
+        }
+    }
+
+    /// The network the sandbox gets. Only `none` exists yet; bridged networking slots in here.
+    public enum Network: String, Codable, Equatable, Sendable {
+        case none
+    }
+
+    public var command: [String]
+    public var user: String = "0:0"
+    public var groupAdd: [String] = []
+    public var mapBase: UInt32 = IDMapping.defaultBase
+    /// nil: the embedded default, the host's `/` read-only with private scratch.
+    public var rootfs: String?
+    public var binds: [Bind] = []
+    public var tmpfs: [Tmpfs] = []
+    public var workdir: String?
+    public var hostname: String = "kennel"
+    /// Ordered `KEY=VALUE` pairs added to the clean base environment (later wins).
+    public var env: [String] = []
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    public var seccomp: Seccomp = .builtinDefault
+    public var allowSetuid: Bool = false
+    public var network: Network = .none
+    public var statusJSON: String?
+
+    public init(command: [String]) { self.command = command }
+}

@@ -1,0 +1,80 @@
+/// /etc/passwd and /etc/group of a sandbox root, parsed to resolve `--user NAME[:GROUP]`.
+public struct UserDatabase: Sendable {
+    public struct User: Equatable, Sendable {
+        public var name: String
+        public var uid: UInt32
+        public var gid: UInt32
+        public var home: String
+    }
+
+    public var users: [User] = []
+    public var groups: [String: UInt32] = [:]
+
+    public init(passwd: String, group: String) {
+        for line in passwd.split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard f.count >= 7, let uid = UInt32(f[2]), let gid = UInt32(f[3]) else { continue }
+            users.append(User(name: String(f[0]), uid: uid, gid: gid, home: String(f[5])))
+        }
+        for line in group.split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard f.count >= 3, let gid = UInt32(f[2]) else { continue }
+            if groups[String(f[0])] == nil { groups[String(f[0])] = gid }
+        }
+    }
+
+    public func user(named name: String) -> User? { users.first { $0.name == name } }
+    public func user(uid: UInt32) -> User? { users.first { $0.uid == uid } }
+}
+
+/// The run-as identity inside the sandbox (container ids, before mapping).
+public struct Identity: Codable, Equatable, Sendable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var supplementaryGroups: [UInt32]
+    public var home: String
+
+    public init(uid: UInt32, gid: UInt32, supplementaryGroups: [UInt32] = [], home: String = "/") {
+        self.uid = uid
+        self.gid = gid
+        self.supplementaryGroups = supplementaryGroups
+        self.home = home
+    }
+
+    /// Resolves `--user` (`UID[:GID]` or `NAME[:GROUP]`, numbers and names mixable) and
+    /// `--group-add` against the sandbox root's databases. Every id must be mapped (0-65535).
+    public static func resolve(user spec: String, groupAdd: [String], database db: UserDatabase,
+                               passwdPath: String, groupPath: String) throws(SpecError) -> Identity {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+            throw .malformedID(spec)
+        }
+        var uid: UInt32
+        var gid: UInt32?
+        var home = "/"
+        if let n = UInt32(parts[0]) {
+            uid = n
+            if let u = db.user(uid: n) { gid = u.gid; home = u.home }
+        } else {
+            guard let u = db.user(named: parts[0]) else { throw .unknownUser(name: parts[0], passwd: passwdPath) }
+            uid = u.uid
+            gid = u.gid
+            home = u.home
+        }
+        if parts.count == 2 { gid = try group(parts[1], db, groupPath) }
+        let extra = try groupAdd.map { (g: String) throws(SpecError) -> UInt32 in try group(g, db, groupPath) }
+        let identity = Identity(uid: uid, gid: gid ?? 0, supplementaryGroups: extra,
+                                home: uid == 0 && home == "/" ? "/root" : home)
+        for (what, id) in [("uid", identity.uid), ("gid", identity.gid)] + extra.map({ ("--group-add", $0) })
+        where id >= IDMapping.rangeSize {
+            throw .idOutOfRange(what, id)
+        }
+        return identity
+    }
+
+    private static func group(_ s: String, _ db: UserDatabase, _ path: String) throws(SpecError) -> UInt32 {
+        if let n = UInt32(s) { return n }
+        guard let g = db.groups[s] else { throw .unknownGroup(name: s, group: path) }
+        return g
+    }
+}

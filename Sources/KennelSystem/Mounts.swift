@@ -1,0 +1,100 @@
+import CKennel
+import Glibc
+
+/// Mount attribute bits for fsmount(2) and mount_setattr(2).
+public struct MountAttributes: OptionSet, Sendable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let readOnly = MountAttributes(rawValue: UInt64(KENNEL_MOUNT_ATTR_RDONLY))
+    public static let noSuid = MountAttributes(rawValue: UInt64(KENNEL_MOUNT_ATTR_NOSUID))
+    public static let noDev = MountAttributes(rawValue: UInt64(KENNEL_MOUNT_ATTR_NODEV))
+    public static let noExec = MountAttributes(rawValue: UInt64(KENNEL_MOUNT_ATTR_NOEXEC))
+}
+
+/// Mounting with the file-descriptor based API (Linux 5.2+): every target is an fd that was
+/// resolved inside the sandbox root, so no mount can be steered by a symlink in an image.
+public enum Mounts {
+    /// `mount --make-rprivate /`: nothing mounted in this namespace propagates to the host.
+    public static func makeRootPrivate() throws(Errno) {
+        _ = try retrying { mount(nil, "/", nil, UInt(KENNEL_MS_REC | KENNEL_MS_PRIVATE), nil) }
+    }
+
+    /// A detached copy of the tree at `path` (recursively if asked), ready to be attached.
+    public static func cloneTree(dir: Int32 = AT_FDCWD, path: String, recursive: Bool) throws(Errno) -> Int32 {
+        var flags = UInt32(KENNEL_OPEN_TREE_CLONE | KENNEL_OPEN_TREE_CLOEXEC)
+        if recursive { flags |= UInt32(KENNEL_AT_RECURSIVE) }
+        if path.isEmpty { flags |= UInt32(KENNEL_AT_EMPTY_PATH) }
+        return try retrying { kennel_open_tree(dir, path, flags) }
+    }
+
+    /// Sets or clears attributes on a detached or attached tree, optionally recursively.
+    public static func setAttributes(_ tree: Int32, set: MountAttributes, clear: MountAttributes = [],
+                                     recursive: Bool) throws(Errno) {
+        var flags = UInt32(KENNEL_AT_EMPTY_PATH)
+        if recursive { flags |= UInt32(KENNEL_AT_RECURSIVE) }
+        _ = try retrying { kennel_mount_setattr(tree, "", flags, set.rawValue, clear.rawValue, 0) }
+    }
+
+    /// Attaches a detached tree on the object `target` refers to (an O_PATH fd).
+    public static func attach(_ tree: Int32, onto target: Int32) throws(Errno) {
+        _ = try retrying {
+            kennel_move_mount(tree, "", target, "",
+                              UInt32(KENNEL_MOVE_MOUNT_F_EMPTY_PATH | KENNEL_MOVE_MOUNT_T_EMPTY_PATH))
+        }
+    }
+
+    /// Attaches a detached tree at a path (used once, for the staging root).
+    public static func attach(_ tree: Int32, at path: String) throws(Errno) {
+        _ = try retrying { kennel_move_mount(tree, "", AT_FDCWD, path, UInt32(KENNEL_MOVE_MOUNT_F_EMPTY_PATH)) }
+    }
+
+    /// Creates a new, detached file system instance: fsopen, each option, create, fsmount.
+    public static func newFileSystem(_ type: String, options: [(String, String?)],
+                                     attributes: MountAttributes) throws(Errno) -> Int32 {
+        let fs = try retrying { kennel_fsopen(type, UInt32(KENNEL_FSOPEN_CLOEXEC)) }
+        defer { FD.close(fs) }
+        for (key, value) in options {
+            if let value {
+                _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_SET_STRING), key, value, 0) }
+            } else {
+                _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_SET_FLAG), key, nil, 0) }
+            }
+        }
+        _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_CMD_CREATE), nil, nil, 0) }
+        return try retrying { kennel_fsmount(fs, UInt32(KENNEL_FSMOUNT_CLOEXEC), UInt32(truncatingIfNeeded: attributes.rawValue)) }
+    }
+
+    /// pivot_root(".", ".") from inside the new root, then detaches the old root stacked
+    /// beneath it: the host's tree becomes unreachable without a temporary directory.
+    public static func pivotIntoCurrentDirectory() throws(Errno) {
+        _ = try retrying { kennel_pivot_root(".", ".") }
+        _ = try retrying { umount2(".", Int32(KENNEL_MNT_DETACH)) }
+        _ = try retrying { chdir("/") }
+    }
+
+    /// The file system magic of an open file (PROC_SUPER_MAGIC, SYSFS_MAGIC, ...).
+    public static func fileSystemMagic(_ fd: Int32) throws(Errno) -> Int {
+        let magic = kennel_fstatfs_type(fd)
+        if magic < 0 { throw Errno(rawValue: errno) }
+        return magic
+    }
+}
+
+/// Opening paths inside a root directory the way the kernel resolves them for a process
+/// chrooted there: `..` and absolute symlinks stay inside (openat2 RESOLVE_IN_ROOT), and
+/// magic links such as /proc/self/root are refused.
+public enum InRoot {
+    public static func open(_ root: Int32, _ path: String, flags: Int32, mode: mode_t = 0) throws(Errno) -> Int32 {
+        let relative = String(path.drop(while: { $0 == "/" }))
+        return try retrying {
+            kennel_openat2(root, relative.isEmpty ? "." : relative, UInt64(flags | O_CLOEXEC), UInt64(mode),
+                           UInt64(KENNEL_RESOLVE_IN_ROOT | KENNEL_RESOLVE_NO_MAGICLINKS))
+        }
+    }
+
+    /// An O_PATH handle on `path` itself; a symlink as the last component is opened as the
+    /// link, so callers can refuse it instead of following it.
+    public static func openPath(_ root: Int32, _ path: String) throws(Errno) -> Int32 {
+        try open(root, path, flags: Int32(KENNEL_O_PATH) | O_NOFOLLOW)
+    }
+}

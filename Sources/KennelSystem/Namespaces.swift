@@ -1,0 +1,45 @@
+import CKennel
+import Glibc
+
+/// The namespace kinds kennel creates, as the CLONE_NEW* bits unshare(2) takes.
+public struct NamespaceSet: OptionSet, Sendable, Hashable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let mount = NamespaceSet(rawValue: Int32(KENNEL_CLONE_NEWNS))
+    public static let uts = NamespaceSet(rawValue: Int32(KENNEL_CLONE_NEWUTS))
+    public static let ipc = NamespaceSet(rawValue: Int32(KENNEL_CLONE_NEWIPC))
+    public static let user = NamespaceSet(rawValue: Int32(KENNEL_CLONE_NEWUSER))
+    public static let pid = NamespaceSet(rawValue: Int32(KENNEL_CLONE_NEWPID))
+    public static let network = NamespaceSet(rawValue: Int32(KENNEL_CLONE_NEWNET))
+    public static let cgroup = NamespaceSet(rawValue: Int32(KENNEL_CLONE_NEWCGROUP))
+    public static let time = NamespaceSet(rawValue: Int32(KENNEL_CLONE_NEWTIME))
+
+    /// The names /proc/PID/ns uses, for status output.
+    public var procNames: [String] {
+        var names: [String] = []
+        let table: [(NamespaceSet, String)] = [(.user, "user"), (.mount, "mnt"), (.pid, "pid"), (.uts, "uts"),
+                                               (.ipc, "ipc"), (.network, "net"), (.cgroup, "cgroup"), (.time, "time")]
+        for (flag, name) in table where contains(flag) { names.append(name) }
+        return names
+    }
+}
+
+public enum Namespaces {
+    /// unshare(2). The user namespace kind fails with EINVAL in a multi-threaded process.
+    public static func unshare(_ kinds: NamespaceSet) throws(Errno) {
+        _ = try retrying { kennel_unshare(kinds.rawValue) }
+    }
+
+    /// True if this kernel offers time namespaces (Linux 5.6+ with CONFIG_TIME_NS).
+    public static var timeNamespaceAvailable: Bool { access("/proc/self/ns/time", F_OK) == 0 }
+    /// True if this kernel offers cgroup namespaces.
+    public static var cgroupNamespaceAvailable: Bool { access("/proc/self/ns/cgroup", F_OK) == 0 }
+
+    /// Writes the child's uid_map and gid_map. The writer is host root, so any range is
+    /// allowed and setgroups stays permitted inside (the kernel rule for privileged maps).
+    public static func writeIDMaps(pid: pid_t, uidMap: String, gidMap: String) throws(Errno) {
+        try FD.writeFile("/proc/\(pid)/uid_map", uidMap)
+        try FD.writeFile("/proc/\(pid)/gid_map", gidMap)
+    }
+}

@@ -1,0 +1,81 @@
+import CKennel
+import Glibc
+
+/// How a child ended.
+public enum ExitStatus: Equatable, Sendable {
+    case exited(Int32)
+    case signaled(Int32)
+
+    public init(waitStatus: Int32) {
+        if kennel_wifsignaled(waitStatus) != 0 {
+            self = .signaled(kennel_wtermsig(waitStatus))
+        } else {
+            self = .exited(kennel_wexitstatus(waitStatus))
+        }
+    }
+
+    /// The shell convention kennel promises: the code, or 128+N for signal N.
+    public var shellCode: Int32 {
+        switch self {
+        case .exited(let c): return c
+        case .signaled(let s): return 128 + s
+        }
+    }
+}
+
+/// Process-level syscalls: fork, wait, exec, credentials and prctl.
+public enum Proc {
+    /// fork(2). Only async-signal-safe work may follow in the child while another thread
+    /// could exist; kennel stays single-threaded so the child may run ordinary Swift.
+    public static func fork() throws(Errno) -> pid_t {
+        try retrying { Glibc.fork() }
+    }
+
+    /// Waits for `pid` (or any child, -1); nil with `nohang` when none has ended.
+    public static func wait(_ pid: pid_t, nohang: Bool = false) throws(Errno) -> (pid_t, ExitStatus)? {
+        var status: Int32 = 0
+        let r = try retrying { waitpid(pid, &status, nohang ? WNOHANG : 0) }
+        return r == 0 ? nil : (r, ExitStatus(waitStatus: status))
+    }
+
+    /// execve(2); returns only by throwing.
+    public static func exec(_ path: String, _ argv: [String], _ env: [String]) -> Errno {
+        withCStringArray(argv) { a in
+            withCStringArray(env) { e in
+                _ = execve(path, a, e)
+            }
+        }
+        return Errno(rawValue: errno)
+    }
+
+    /// _exit(2): leaves without running atexit handlers or flushing stdio shared with the parent.
+    public static func exitImmediately(_ code: Int32) -> Never { _exit(code) }
+
+    public static func prctl(_ option: Int32, _ a2: UInt = 0, _ a3: UInt = 0, _ a4: UInt = 0, _ a5: UInt = 0) throws(Errno) -> Int32 {
+        try retrying { kennel_prctl(option, a2, a3, a4, a5) }
+    }
+
+    /// Asks the kernel to SIGKILL this process when its parent dies.
+    public static func dieWithParent() throws(Errno) {
+        _ = try prctl(Int32(KENNEL_PR_SET_PDEATHSIG), UInt(SIGKILL))
+    }
+
+    public static func setNoNewPrivileges() throws(Errno) {
+        _ = try prctl(Int32(KENNEL_PR_SET_NO_NEW_PRIVS), 1)
+    }
+
+    /// Groups first, then gid, then uid: once the uid changes the right to change the others is gone.
+    public static func setIdentity(uid: uid_t, gid: gid_t, groups: [gid_t]) throws(Errno) {
+        _ = try retrying { groups.withUnsafeBufferPointer { setgroups($0.count, $0.baseAddress) } }
+        _ = try retrying { kennel_setresgid(gid, gid, gid) }
+        _ = try retrying { kennel_setresuid(uid, uid, uid) }
+    }
+
+    public static func setHostname(_ name: String) throws(Errno) {
+        _ = try retrying { kennel_sethostname(name, name.utf8.count) }
+    }
+
+    public static func send(_ signal: Int32, to pid: pid_t) {
+        _ = kill(pid, signal)
+    }
+}

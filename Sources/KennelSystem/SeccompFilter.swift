@@ -1,0 +1,90 @@
+import CSeccomp
+import Glibc
+
+/// A libseccomp filter context. Built in the supervisor before fork (the rule compilation is
+/// the slow part) and loaded by the payload as the last step before execve.
+public final class SeccompFilter {
+    private let context: scmp_filter_ctx
+
+    /// Which rule a name was skipped for: syscalls this libseccomp does not know are ignored,
+    /// as Docker does, so that one profile serves older and newer systems.
+    public private(set) var unknownSyscalls: [String] = []
+
+    public enum Action: Sendable {
+        case allow, errno(UInt16), killThread, killProcess, trap, trace(UInt16), log
+        var raw: UInt32 {
+            switch self {
+            case .allow: return SCMP_ACT_ALLOW
+            case .errno(let e): return kennel_scmp_act_errno(e)
+            case .killThread: return SCMP_ACT_KILL_THREAD
+            case .killProcess: return SCMP_ACT_KILL_PROCESS
+            case .trap: return SCMP_ACT_TRAP
+            case .trace(let e): return kennel_scmp_act_trace(e)
+            case .log: return SCMP_ACT_LOG
+            }
+        }
+    }
+
+    public enum Compare: Sendable { case ne, lt, le, eq, ge, gt, maskedEq }
+
+    public struct Condition: Sendable {
+        public var index: UInt32
+        public var compare: Compare
+        public var value: UInt64
+        public var valueTwo: UInt64
+        public init(index: UInt32, compare: Compare, value: UInt64, valueTwo: UInt64) {
+            self.index = index
+            self.compare = compare
+            self.value = value
+            self.valueTwo = valueTwo
+        }
+    }
+
+    /// A new filter whose unmatched syscalls get `defaultAction`, for the native architecture
+    /// plus `extraArchitectures` (libseccomp names such as "x86", "x32").
+    public init(defaultAction: Action, extraArchitectures: [String]) throws(Errno) {
+        guard let ctx = seccomp_init(defaultAction.raw) else { throw Errno(rawValue: EINVAL) }
+        context = ctx
+        // libseccomp would set no_new_privs itself on load; kennel decides that separately.
+        _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
+        for name in extraArchitectures {
+            let arch = seccomp_arch_resolve_name(name)
+            if arch == 0 || arch == seccomp_arch_native() { continue }
+            let r = seccomp_arch_add(ctx, arch)
+            if r < 0 && r != -EEXIST { throw Errno(rawValue: -r) }
+        }
+    }
+
+    deinit { seccomp_release(context) }
+
+    /// Adds one rule; all conditions must hold for it to match.
+    public func add(syscall name: String, action: Action, conditions: [Condition]) throws(Errno) {
+        let number = seccomp_syscall_resolve_name(name)
+        if number == __NR_SCMP_ERROR {
+            unknownSyscalls.append(name)
+            return
+        }
+        var args: [scmp_arg_cmp] = conditions.map { c in
+            let op: scmp_compare
+            switch c.compare {
+            case .ne: op = SCMP_CMP_NE
+            case .lt: op = SCMP_CMP_LT
+            case .le: op = SCMP_CMP_LE
+            case .eq: op = SCMP_CMP_EQ
+            case .ge: op = SCMP_CMP_GE
+            case .gt: op = SCMP_CMP_GT
+            case .maskedEq: op = SCMP_CMP_MASKED_EQ
+            }
+            return scmp_arg_cmp(arg: c.index, op: op, datum_a: c.value, datum_b: c.valueTwo)
+        }
+        let r = seccomp_rule_add_array(context, action.raw, number, UInt32(args.count), &args)
+        // EEXIST: the same rule twice (Docker's profile allows ptrace in two rules).
+        if r < 0 && r != -EEXIST { throw Errno(rawValue: -r) }
+    }
+
+    /// Installs the filter on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
+    public func load() throws(Errno) {
+        let r = seccomp_load(context)
+        if r < 0 { throw Errno(rawValue: -r) }
+    }
+}

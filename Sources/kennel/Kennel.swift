@@ -1,0 +1,183 @@
+import FoundationEssentials
+import ArgumentParser
+import Glibc
+import KennelLauncher
+import KennelSpec
+import KennelSystem
+
+/// The `kennel` command. Synchronous on purpose: the launch must stay single-threaded until
+/// every namespace exists (unshare(CLONE_NEWUSER) refuses multi-threaded callers).
+@main
+struct Kennel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kennel",
+        abstract: "Run a command in a sandbox: its own user, mount, pid, uts, ipc, cgroup and network namespaces.",
+        discussion: """
+        Container uids 0-65535 land on unprivileged host uids (container 1000 is host 200001
+        by default); capabilities are Docker's default 14; seccomp is Docker's default policy;
+        no_new_privs is on unless --allow-setuid. The embedded root is the host's / read-only
+        with private /tmp, /dev and /proc, and /root, /home and /run hidden.
+
+        Exit status: the command's own; 128+N if it died of signal N; 125 if kennel failed
+        (one line on stderr names the step, the path and the errno); 126 if the command
+        cannot be executed; 127 if it was not found.
+        """,
+        version: "0.1.0",
+        subcommands: [Run.self, Caps.self, Seccomp.self],
+        defaultSubcommand: nil)
+
+    /// Parses and runs, mapping every error kennel or the parser reports to exit 125.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as SpecError {
+            fail(e.description)
+        } catch let e as LaunchError {
+            fail(e.description)
+        } catch let e as ExitCode {
+            Glibc.exit(e.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                exit(withError: error)
+            }
+            let message = Kennel.message(for: error)
+            fail(message + "\n" + "Run 'kennel run --help' for the options.")
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        let line = "kennel: \(message)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        Glibc.exit(125)
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run COMMAND in a new sandbox and wait for it.",
+        discussion: """
+        Examples:
+          kennel run -- id                          # container root, mapped to host uid 199001
+          kennel run --user 1000:100 -- sh -c 'touch /tmp/x; ls -ln /tmp/x'
+          kennel run --bind /srv/data:/data:ro --workdir /data -- python3 job.py
+          kennel run --status-json /tmp/k.json -- sleep 60 &   # then read hostPid from it
+
+        Runs as root: kennel writes the id maps and sets up mounts with host privileges,
+        then drops them before the command starts.
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("Run as UID[:GID] or NAME[:GROUP], resolved in the sandbox root's /etc/passwd and /etc/group.", valueName: "user"))
+    var user: String = "0:0"
+
+    @Option(name: .long, help: ArgumentHelp("Add a supplementary group (number or name; repeatable).", valueName: "gid"))
+    var groupAdd: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Host id that container id 0 maps to (uids and gids); 65536 ids are always mapped. At least 65536.", valueName: "n"))
+    var mapBase: UInt32 = IDMapping.defaultBase
+
+    @Option(name: .long, help: ArgumentHelp("The image root. Default: the host's / read-only, with private /tmp and /dev, and /root, /home, /run hidden.", valueName: "dir"))
+    var rootfs: String?
+
+    @Option(name: .long, help: ArgumentHelp("Bind a host path inside (repeatable). DST is created inside a writable tmpfs if missing.", valueName: "src:dst[:ro]"))
+    var bind: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Mount a private tmpfs (repeatable); SIZE like 64m.", valueName: "dst[:size]"))
+    var tmpfs: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Working directory inside. Default: / for root, else the user's home.", valueName: "dir"))
+    var workdir: String?
+
+    @Option(name: .long, help: "Host name inside.")
+    var hostname: String = "kennel"
+
+    @Option(name: .long, help: ArgumentHelp("Set a variable (repeatable). The environment is otherwise clean: PATH, HOME, HOSTNAME, TERM.", valueName: "key=value"))
+    var env: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Pass one host variable in by name (repeatable); nothing else leaks in.", valueName: "name"))
+    var passEnv: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Add a capability to Docker's default 14 (CAP_ prefix optional; ALL; repeatable).", valueName: "cap"))
+    var capAdd: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Remove a capability, or ALL (repeatable).", valueName: "cap"))
+    var capDrop: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("default (Docker's default policy, built in), unconfined, or a profile file in Docker or OCI JSON format.", valueName: "default|unconfined|path"))
+    var seccomp: String = "default"
+
+    @Flag(name: .long, help: "Leave no_new_privs off so setuid tools such as sudo work inside (Docker's default).")
+    var allowSetuid: Bool = false
+
+    @Option(name: .long, help: ArgumentHelp("Network: none (own namespace, loopback only).", valueName: "mode"))
+    var net: String = "none"
+
+    @Option(name: .long, help: ArgumentHelp("After the command starts, write {id, pid, hostPid, mapBase, ...} as JSON here.", valueName: "path"))
+    var statusJson: String?
+
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments.", valueName: "command"))
+    var command: [String] = []
+
+    func run() throws {
+        var argv = command
+        if argv.first == "--" { argv.removeFirst() }
+        guard !argv.isEmpty else { throw SpecError.emptyCommand }
+        var spec = SandboxSpec(command: argv)
+        spec.user = user
+        spec.groupAdd = groupAdd
+        spec.mapBase = mapBase
+        spec.rootfs = rootfs
+        spec.binds = try bind.map { (s: String) throws(SpecError) in try SandboxSpec.Bind.parse(s) }
+        spec.tmpfs = try tmpfs.map { (s: String) throws(SpecError) in try SandboxSpec.Tmpfs.parse(s) }
+        spec.workdir = workdir
+        spec.hostname = hostname
+        spec.env = env
+        spec.capAdd = capAdd
+        spec.capDrop = capDrop
+        spec.seccomp = .parse(seccomp)
+        spec.allowSetuid = allowSetuid
+        guard let network = SandboxSpec.Network(rawValue: net) else {
+            throw SpecError.malformedOption(option: "--net", value: net, expected: "none")
+        }
+        spec.network = network
+        spec.statusJSON = statusJson
+
+        let launch = try Preparation.launch(for: spec, passEnv: passEnv)
+        let code = try Supervisor.run(launch)
+        throw ExitCode(code)
+    }
+}
+
+struct Caps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the capabilities kennel knows and which are in its default set.")
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() {
+        let def = CapabilitySet.dockerDefault
+        if json {
+            let items = Capability.all.map { "{\"name\":\"\($0.name)\",\"number\":\($0.number),\"default\":\(def.contains($0))}" }
+            print("[" + items.joined(separator: ",") + "]")
+            return
+        }
+        print("default set: \(def) (\(def.members.count) capabilities)")
+        for cap in Capability.all {
+            print("\(def.contains(cap) ? "*" : " ") \(cap.number)\t\(cap.name)")
+        }
+    }
+}
+
+struct Seccomp: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the built-in default seccomp profile in Docker's JSON format (a starting point for --seccomp PATH).")
+
+    func run() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(SeccompProfile.builtinDefault)
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
