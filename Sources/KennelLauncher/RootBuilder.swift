@@ -9,6 +9,10 @@ import KennelSystem
 struct RootBuilder {
     /// The sandbox root (the staging directory's top mount), O_PATH.
     let root: Int32
+    /// Host uid/gid for device nodes and links made as host root (container root's host
+    /// id), so they show as root inside rather than as the overflow id; nil inside the
+    /// sandbox, where new objects already belong to container root.
+    var owner: UInt32? = nil
 
     func apply(_ steps: [MountStep]) throws(LaunchError) {
         for s in steps where s.target != "/" { try apply(s) }
@@ -64,12 +68,16 @@ struct RootBuilder {
                 let st = try statPath(hostPath)
                 _ = try retrying { mknodat(parent, leaf, S_IFCHR | 0o666, st.st_rdev) }
                 _ = try retrying { fchmodat(parent, leaf, 0o666, 0) }
+                try chown(parent, leaf)
             }
 
         case .symlink(let to):
             let (parent, leaf) = try openParent(s.target)
             defer { FD.close(parent) }
-            try step("symlink", s.target) { () throws(Errno) in _ = try retrying { symlinkat(to, parent, leaf) } }
+            try step("symlink", s.target) { () throws(Errno) in
+                _ = try retrying { symlinkat(to, parent, leaf) }
+                try chown(parent, leaf)
+            }
 
         case .directory(let uid, let gid, let mode):
             try makeDirectories(s.target, uid: uid, gid: gid, mode: mode_t(mode))
@@ -179,6 +187,12 @@ struct RootBuilder {
             try InRoot.open(root, parentPath.isEmpty ? "/" : parentPath, flags: Int32(KENNEL_O_PATH) | O_DIRECTORY)
         }
         return (fd, leaf)
+    }
+
+    private func chown(_ parent: Int32, _ leaf: String) throws(Errno) {
+        if let owner {
+            _ = try retrying { fchownat(parent, leaf, owner, owner, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) }
+        }
     }
 
     private func statPath(_ path: String) throws(Errno) -> stat {

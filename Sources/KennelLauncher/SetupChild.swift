@@ -48,7 +48,7 @@ enum SetupChild {
         let root = try step("open", launch.stagingRoot) { () throws(Errno) in
             try FD.open(launch.stagingRoot, Int32(KENNEL_O_PATH) | O_DIRECTORY)
         }
-        try RootBuilder(root: root).apply(plan.hostMounts)
+        try RootBuilder(root: root, owner: plan.mapping.base).apply(plan.hostMounts)
         FD.close(root)
 
         // 5. Loopback up in the new network namespace.

@@ -1,0 +1,82 @@
+"""Point 4: the default policy refuses what Docker's does, on the real kernel; the built-in
+policy, Docker's own file and an OCI-format profile behave the same; programs work."""
+import json
+
+import pytest
+
+from conftest import FIXTURE, kennel, probe
+
+EPERM, ENOSYS = 1, 38
+
+REFUSED = ["unshare(CLONE_NEWUSER)", "unshare(CLONE_NEWNS)", "unshare(CLONE_NEWNET)", "mount(tmpfs)",
+           "mount(cgroup)", "umount2(/proc)", "keyctl", "add_key", "bpf", "setns(-1)",
+           "clone(CLONE_NEWUSER)", "clone(CLONE_NEWNS)", "perf_event_open", "io_uring_setup",
+           "init_module", "kexec_load", "reboot", "userfaultfd", "open_tree", "fsopen", "pivot_root",
+           "syslog", "settimeofday", "personality(1)", "socket(AF_ALG)", "socket(AF_VSOCK)"]
+
+
+def test_default_policy_refuses_escapes_with_eperm():
+    res = probe("syscalls")
+    assert probe("status")["Seccomp"] == 2
+    wrong = {k: res[k] for k in REFUSED if res[k] != EPERM}
+    assert not wrong, f"not refused with EPERM: {wrong}"
+    assert res["clone3"] == ENOSYS
+    assert res["clone(plain)"] == 0 and res["getpid"] == 0 and res["personality(query)"] == 0
+    # ptrace of anything outside the sandbox: nothing outside is visible; pid 1 is kennel's init.
+    assert res["ptrace(ATTACH, 1)"] == EPERM
+
+
+def test_raw_and_packet_sockets_need_a_capability_the_network_namespace_does_not_grant():
+    res = probe("syscalls")
+    # NET_RAW is in the default set, but the network namespace belongs to the host's user
+    # namespace, so container root holds no NET_RAW over it.
+    assert res["socket(AF_PACKET)"] == EPERM
+    assert res["socket(AF_INET,SOCK_RAW)"] == EPERM
+
+
+def test_docker_fixture_and_builtin_default_agree_on_the_kernel():
+    assert FIXTURE.exists(), f"missing fixture {FIXTURE}"
+    builtin = probe("syscalls")
+    from_file = probe("syscalls", opts=["--seccomp", str(FIXTURE)])
+    assert builtin == from_file
+
+
+def test_oci_format_profile(tmp_path):
+    docker = json.loads(FIXTURE.read_text())
+    # An OCI linux.seccomp object: no archMap, no includes/excludes; keep only the rules
+    # Docker applies unconditionally, plus the clone rule without namespace flags.
+    rules = [{k: v for k, v in r.items() if k != "includes"} for r in docker["syscalls"]
+             if "excludes" not in r and set(r.get("includes", {})) <= {"arches", "minKernel"}
+             and "amd64" in r.get("includes", {}).get("arches", ["amd64"])]
+    rules.append({"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                  "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]})
+    rules.append({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38})
+    oci = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+           "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": rules}
+    path = tmp_path / "oci.json"
+    path.write_text(json.dumps(oci))
+    os_res = probe("syscalls", opts=["--seccomp", str(path)])
+    assert os_res["unshare(CLONE_NEWUSER)"] == EPERM and os_res["clone3"] == ENOSYS
+    assert os_res["clone(plain)"] == 0 and os_res["clone(CLONE_NEWUSER)"] == EPERM
+
+
+def test_unconfined_lifts_the_policy_but_keeps_the_hardening_filter():
+    st = probe("status", opts=["--seccomp", "unconfined"])
+    # kennel's small hardening filter (TIOCSTI) always stays.
+    assert st["Seccomp"] == 2
+    res = probe("syscalls", opts=["--seccomp", "unconfined"])
+    assert res["clone3"] != ENOSYS
+    assert res["keyctl"] != EPERM
+    # What the policy refused is now up to the kernel: a nested user namespace is allowed.
+    assert res["unshare(CLONE_NEWUSER)"] == 0
+
+
+@pytest.mark.parametrize("cmd", [
+    ["python3", "-c", "import ssl, sqlite3, subprocess; print(subprocess.run(['true']).returncode)"],
+    ["bash", "-c", "for i in 1 2 3; do :; done; echo $((6*7))"],
+    ["sh", "-c", "cd /tmp && git init -q repo && cd repo && git config user.email a@b && git config user.name a && touch f && git add f && git commit -qm x && git log --oneline | wc -l"],
+    ["python3", "-m", "pip", "--version"],
+])
+def test_ordinary_programs_work_under_the_default_policy(cmd):
+    r = kennel("run", "--", *cmd)
+    assert r.returncode == 0, r.stderr
