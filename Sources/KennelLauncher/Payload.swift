@@ -25,7 +25,13 @@ enum Payload {
 
         // The working directory must exist inside, and be inside: a cwd reached through a
         // leaked fd (/proc/self/fd/N, the runc CVE-2024-21626 class) is refused.
-        try step("chdir", plan.workdir) { () throws(Errno) in _ = try retrying { chdir(plan.workdir) } }
+        try step("chdir", plan.workdir) { () throws(Errno) in
+            do throws(Errno) {
+                _ = try retrying { chdir(plan.workdir) }
+            } catch where plan.workdirIsDefault && error == .noSuchFileOrDirectory {
+                _ = try retrying { chdir("/") }  // an image user whose home does not exist
+            }
+        }
         var cwd = [CChar](repeating: 0, count: 4096)
         if getcwd(&cwd, cwd.count) == nil || cwd.first != 0x2f /* "/" */ {
             throw LaunchError("chdir", plan.workdir, Errno(rawValue: EACCES), detail: "working directory is outside the sandbox")

@@ -18,6 +18,8 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     public var hostname: String
     public var environment: [String]
     public var workdir: String
+    /// True when the user named no --workdir: a missing home then falls back to `/`.
+    public var workdirIsDefault: Bool
     public var command: [String]
     /// Bounding set; also permitted and effective when running as root.
     public var capabilities: CapabilitySet
@@ -83,6 +85,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         hostname = spec.hostname
         command = spec.command
         workdir = spec.workdir ?? (spec.user == "0:0" ? "/" : identity.home)
+        workdirIsDefault = spec.workdir == nil
         noNewPrivileges = !spec.allowSetuid
         network = spec.network
         statusJSON = spec.statusJSON

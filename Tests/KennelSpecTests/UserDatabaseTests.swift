@@ -1,0 +1,130 @@
+/// Proves /etc/passwd and /etc/group parsing and `--user`/`--group-add` resolution: numbers,
+/// names and both mixed, unknown users and groups, ids outside the mapped 0-65535 range,
+/// malformed specs, and the home directory (root gets /root even without a passwd entry).
+import XCTest
+@testable import KennelSpec
+
+final class UserDatabaseTests: XCTestCase {
+    private func resolve(_ user: String, groupAdd: [String] = [],
+                         database: UserDatabase = Sample.database) throws(SpecError) -> Identity {
+        try Identity.resolve(user: user, groupAdd: groupAdd, database: database,
+                             passwdPath: Sample.passwdPath, groupPath: Sample.groupPath)
+    }
+
+    // MARK: parsing
+
+    func testPasswdParsingSkipsCommentsAndBrokenLines() {
+        let db = Sample.database
+        XCTAssertEqual(db.users.map(\.name), ["root", "daemon", "sagemaker-user", "svc", "toobig"])
+        XCTAssertEqual(db.user(named: "sagemaker-user"),
+                       UserDatabase.User(name: "sagemaker-user", uid: 1000, gid: 100, home: "/home/sagemaker-user"))
+        XCTAssertEqual(db.user(uid: 2000)?.name, "svc")
+        XCTAssertNil(db.user(named: "brokenline"), "a line with fewer than 7 fields is skipped")
+        XCTAssertNil(db.user(named: "nonnumeric"), "a non-numeric uid is skipped")
+        XCTAssertNil(db.user(uid: 4242))
+    }
+
+    func testGroupParsingFirstEntryWins() {
+        let db = Sample.database
+        XCTAssertEqual(db.groups["users"], 100)
+        XCTAssertEqual(db.groups["staff"], 50, "the first of two staff lines wins")
+        XCTAssertNil(db.groups["# comment"])
+        XCTAssertEqual(db.groups.count, 6)
+    }
+
+    func testEmptyDatabases() {
+        let db = UserDatabase(passwd: "", group: "")
+        XCTAssertTrue(db.users.isEmpty)
+        XCTAssertTrue(db.groups.isEmpty)
+    }
+
+    // MARK: resolution
+
+    func testNumericUserFoundInPasswd() throws {
+        XCTAssertEqual(try resolve("1000"),
+                       Identity(uid: 1000, gid: 100, supplementaryGroups: [], home: "/home/sagemaker-user"))
+    }
+
+    func testNumericUserNotInPasswdGetsGroupZeroAndSlash() throws {
+        XCTAssertEqual(try resolve("4242"), Identity(uid: 4242, gid: 0, supplementaryGroups: [], home: "/"))
+    }
+
+    func testNamedUser() throws {
+        XCTAssertEqual(try resolve("sagemaker-user"),
+                       Identity(uid: 1000, gid: 100, home: "/home/sagemaker-user"))
+        XCTAssertEqual(try resolve("svc"), Identity(uid: 2000, gid: 2000, home: "/srv/svc"))
+    }
+
+    func testNameColonGroup() throws {
+        let id = try resolve("sagemaker-user:staff")
+        XCTAssertEqual(id.uid, 1000)
+        XCTAssertEqual(id.gid, 50)
+        XCTAssertEqual(id.home, "/home/sagemaker-user")
+    }
+
+    func testUIDColonGID() throws {
+        XCTAssertEqual(try resolve("1000:100"), Identity(uid: 1000, gid: 100, home: "/home/sagemaker-user"))
+        XCTAssertEqual(try resolve("4242:4343"), Identity(uid: 4242, gid: 4343, home: "/"))
+        XCTAssertEqual(try resolve("0:0"), Identity(uid: 0, gid: 0, home: "/root"))
+    }
+
+    func testMixedNamesAndNumbers() throws {
+        XCTAssertEqual(try resolve("sagemaker-user:999"), Identity(uid: 1000, gid: 999, home: "/home/sagemaker-user"))
+        XCTAssertEqual(try resolve("1000:docker"), Identity(uid: 1000, gid: 999, home: "/home/sagemaker-user"))
+        XCTAssertEqual(try resolve("4242:users"), Identity(uid: 4242, gid: 100, home: "/"))
+    }
+
+    func testUnknownUser() {
+        assertThrows(.unknownUser(name: "nobody-here", passwd: Sample.passwdPath)) { try resolve("nobody-here") }
+        assertThrows(.unknownUser(name: "ghost", passwd: Sample.passwdPath)) { try resolve("ghost:users") }
+        // A passwd line with too few fields does not define a user.
+        assertThrows(.unknownUser(name: "brokenline", passwd: Sample.passwdPath)) { try resolve("brokenline") }
+    }
+
+    func testUnknownGroup() {
+        assertThrows(.unknownGroup(name: "wheel", group: Sample.groupPath)) { try resolve("1000:wheel") }
+        assertThrows(.unknownGroup(name: "wheel", group: Sample.groupPath)) {
+            try resolve("1000", groupAdd: ["users", "wheel"])
+        }
+    }
+
+    func testIDsOutsideTheMappedRange() throws {
+        XCTAssertEqual(try resolve("65535:65535").uid, 65_535, "the top of the range is fine")
+        assertThrows(.idOutOfRange("uid", 65_536)) { try resolve("65536") }
+        assertThrows(.idOutOfRange("gid", 65_536)) { try resolve("0:65536") }
+        assertThrows(.idOutOfRange("uid", 70_000)) { try resolve("toobig") }
+        assertThrows(.idOutOfRange("gid", 65_536)) { try resolve("1000:huge") }
+        assertThrows(.idOutOfRange("--group-add", 70_000)) { try resolve("1000", groupAdd: ["70000"]) }
+        assertThrows(.idOutOfRange("--group-add", 65_536)) { try resolve("1000", groupAdd: ["users", "huge"]) }
+    }
+
+    func testMalformedSpecs() {
+        for bad in ["a:b:c", ":", "", "1000:", ":100", "0:0:0"] {
+            assertThrows(.malformedID(bad)) { try resolve(bad) }
+        }
+    }
+
+    func testGroupAddByNameAndNumber() throws {
+        let id = try resolve("sagemaker-user", groupAdd: ["staff", "999", "users", "4000"])
+        XCTAssertEqual(id.supplementaryGroups, [50, 999, 100, 4000], "in the order given")
+        XCTAssertEqual(id.gid, 100, "--group-add does not change the primary group")
+    }
+
+    func testRootHomeIsRootEvenWithoutPasswdEntry() throws {
+        let empty = UserDatabase(passwd: "", group: "")
+        XCTAssertEqual(try resolve("0", database: empty), Identity(uid: 0, gid: 0, home: "/root"))
+        XCTAssertEqual(try resolve("0:0", database: empty).home, "/root")
+        // A root entry with a home of "/" is also shown as /root.
+        let slashHome = UserDatabase(passwd: "root:x:0:0::/:/bin/sh\n", group: "")
+        XCTAssertEqual(try resolve("0", database: slashHome).home, "/root")
+        // An explicit different home is kept.
+        let custom = UserDatabase(passwd: "root:x:0:0::/var/root:/bin/sh\n", group: "")
+        XCTAssertEqual(try resolve("root", database: custom).home, "/var/root")
+        // A non-root user without an entry does not get /root.
+        XCTAssertEqual(try resolve("1", database: empty).home, "/")
+    }
+
+    func testRootByName() throws {
+        XCTAssertEqual(try resolve("root"), Identity(uid: 0, gid: 0, home: "/root"))
+    }
+}

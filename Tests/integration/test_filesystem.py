@@ -1,0 +1,193 @@
+"""Point 5: pivot_root into a read-only root, fresh /proc, minimal /dev, read-only /sys,
+Docker's masked and read-only paths, scratch that vanishes, and no mount ever steered out of
+a custom rootfs by a symlink."""
+import os
+import pathlib
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from conftest import kennel, probe, PROBE_DIR, PYTHON
+
+EROFS, EACCES, ENOENT, EPERM = 30, 13, 2, 1
+
+
+def mounts():
+    return {m["target"]: m for m in probe("mounts")["mounts"]}
+
+
+def test_root_is_pivoted_and_read_only():
+    m = mounts()
+    assert "ro" in m["/"]["options"]
+    # pivot_root detached the host's tree: no mount outside the sandbox root is listed,
+    # and the staging directory is not visible.
+    assert not any(t.startswith("/run/kennel") for t in m)
+    assert probe("write", "/etc/kennel-test")["/etc/kennel-test"] == EROFS
+
+
+def test_proc_is_fresh_and_hardened():
+    m = mounts()
+    assert m["/proc"]["fstype"] == "proc"
+    assert {"nosuid", "nodev", "noexec"} <= set(m["/proc"]["options"])
+    for ro in ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"):
+        if ro in m:
+            assert "ro" in m[ro]["options"], ro
+    assert "/proc/sys" in m
+    res = probe("write", "/proc/sys/kernel/hostname", "/proc/sysrq-trigger")
+    assert res["/proc/sys/kernel/hostname"] == EROFS
+
+
+def test_masked_paths_show_nothing():
+    files = [p for p in ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats")
+             if os.path.exists(p)]
+    assert files, "this kernel has none of the masked /proc files"
+    res = probe("read", *files)
+    assert all(v == 0 for v in res.values()), res
+    r = kennel("run", "--", "sh", "-c", "cat " + " ".join(files) + " | wc -c; ls -A /sys/firmware | wc -l")
+    assert r.stdout.split() == ["0", "0"], r.stdout + r.stderr
+
+
+def test_sys_is_read_only_and_cgroups_cannot_be_written():
+    m = mounts()
+    assert m["/sys"]["fstype"] == "sysfs" and "ro" in m["/sys"]["options"]
+    cg = [t for t in m if t.startswith("/sys/fs/cgroup")]
+    assert cg, "no cgroup mount visible"
+    for t in cg:
+        assert "ro" in m[t]["options"], t
+    targets = [str(p) for p in pathlib.Path("/sys/fs/cgroup").glob("*/cgroup.procs")][:4]
+    res = probe("write", *targets)
+    assert targets and all(v in (EROFS, EACCES) for v in res.values()), res
+
+
+def test_dev_is_minimal():
+    ls = probe("listdir", "/dev")["/dev"]
+    assert sorted(ls) == sorted(["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue",
+                                 "fd", "stdin", "stdout", "stderr", "ptmx"])
+    m = mounts()
+    assert m["/dev/pts"]["fstype"] == "devpts"
+    assert m["/dev/mqueue"]["fstype"] == "mqueue"
+    assert m["/dev/shm"]["fstype"] == "tmpfs"
+    r = kennel("run", "--", "sh", "-c", "head -c 4 /dev/urandom | wc -c; echo x > /dev/null; ls /dev/fd/")
+    assert r.returncode == 0 and r.stdout.split()[0] == "4", r.stderr
+
+
+def test_host_homes_and_runtime_dirs_are_hidden():
+    res = probe("listdir", "/root", "/home", "/run", "/tmp")
+    assert res["/root"] == [] and res["/home"] == [] and res["/run"] == []
+    assert res["/tmp"] == ["probe"]
+
+
+def test_scratch_is_gone_when_the_sandbox_ends():
+    r = kennel("run", "--", "sh", "-c", "echo data > /tmp/scratch && cat /tmp/scratch")
+    assert r.stdout.strip() == "data"
+    r = kennel("run", "--", "sh", "-c", "ls /tmp")
+    assert r.stdout.strip() == ""
+
+
+def test_bind_read_only_and_tmpfs(workdir):
+    (workdir / "in").write_text("hello\n")
+    r = kennel("run", "--bind", f"{workdir}:/tmp/w:ro", "--tmpfs", "/tmp/scratch:1m", "--workdir", "/tmp/w", "--",
+               "sh", "-c", "cat in; touch x 2>/dev/null && echo wrote; df -k /tmp/scratch | tail -1; pwd")
+    lines = r.stdout.split("\n")
+    assert lines[0] == "hello" and "wrote" not in r.stdout
+    assert lines[1].split()[1] == "1024"
+    assert lines[2] == "/tmp/w"
+
+
+def minimal_rootfs(base: pathlib.Path) -> pathlib.Path:
+    """A tiny image: empty mount points, /usr bound from the host, its own passwd."""
+    root = base / "rootfs"
+    for d in ("proc", "dev", "sys", "tmp", "usr", "etc", "home", "opt"):
+        (root / d).mkdir(parents=True)
+    for link in ("bin", "lib", "lib64", "sbin"):
+        if os.path.islink(f"/{link}"):
+            os.symlink(os.readlink(f"/{link}"), root / link)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nalice:x:1500:1600::/home/alice:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\nscience:x:1600:\n")
+    return root
+
+
+def test_custom_rootfs_with_its_own_users(tmp_path):
+    root = minimal_rootfs(tmp_path)
+    r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--user", "alice:science", "--", "id")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("uid=1500(alice) gid=1600(science)")
+    r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--user", "bob", "--", "id")
+    assert r.returncode == 125 and "bob" in r.stderr
+
+
+@pytest.mark.parametrize("target", ["dev", "proc", "tmp"])
+def test_mount_target_symlinks_never_lead_out_of_the_rootfs(tmp_path, target):
+    root = minimal_rootfs(tmp_path)
+    host_dir = tmp_path / "host-side"
+    host_dir.mkdir()
+    (root / target).rmdir()
+    os.symlink(str(host_dir), root / target)  # absolute: would be the host's dir if followed
+    r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--", "true")
+    assert r.returncode == 125, r.stderr
+    assert r.stderr.count("\n") == 1 and "symbolic link" in r.stderr
+    assert list(host_dir.iterdir()) == []
+
+
+def test_relative_escape_symlinks_resolve_inside(tmp_path):
+    root = minimal_rootfs(tmp_path)
+    host_dir = tmp_path / "host-side"
+    host_dir.mkdir()
+    (root / "home").rmdir()
+    os.symlink("../../../../../../../../" + str(host_dir).lstrip("/"), root / "home")
+    src = tmp_path / "src"
+    src.mkdir()
+    r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--bind", f"{src}:/home/alice", "--", "true")
+    # The target resolves inside the read-only image (where it cannot be created): refused.
+    assert r.returncode == 125
+    assert list(host_dir.iterdir()) == []
+
+
+def test_fake_proc_directory_is_replaced_by_a_real_procfs(tmp_path):
+    root = minimal_rootfs(tmp_path)
+    (root / "proc" / "self").mkdir()
+    (root / "proc" / "self" / "status").write_text("fake\n")
+    r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--", "sh", "-c", "head -1 /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Name:")
+
+
+def test_rename_race_on_a_mount_target_never_reaches_the_host(tmp_path):
+    root = minimal_rootfs(tmp_path)
+    host_dir = tmp_path / "host-side"
+    host_dir.mkdir()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "file").write_text("x")
+    link = root / "opt-link"
+    os.symlink(str(host_dir), link)
+    real = root / "opt"
+    stop = threading.Event()
+
+    def flip():
+        # Swap /opt between the real directory and a symlink to the host directory.
+        spare = root / "opt-real"
+        while not stop.is_set():
+            try:
+                os.rename(real, spare)
+                os.rename(link, real)
+                os.rename(real, link)
+                os.rename(spare, real)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=flip)
+    t.start()
+    try:
+        codes = set()
+        for _ in range(30):
+            r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--bind", f"{src}:/opt/data",
+                       "--", "true")
+            codes.add(r.returncode)
+    finally:
+        stop.set()
+        t.join()
+    assert codes <= {0, 125}
+    assert list(host_dir.iterdir()) == [], "a mount or file landed on the host"
