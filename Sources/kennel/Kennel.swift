@@ -13,14 +13,9 @@ struct Kennel: ParsableCommand {
         commandName: "kennel",
         abstract: "Run a command in a sandbox: its own user, mount, pid, uts, ipc, cgroup and network namespaces.",
         discussion: """
-        Container uids 0-65535 land on unprivileged host uids (container 1000 is host 200001
-        by default); capabilities are Docker's default 14; seccomp is Docker's default policy;
-        no_new_privs is on unless --allow-setuid. The embedded root is the host's / read-only
-        with private /tmp, /dev and /proc, and /root, /home and /run hidden.
+        Container uids 0-65535 land on unprivileged host uids (container 1000 is host 200001 by default); capabilities are Docker's default 14; seccomp is Docker's default policy; no_new_privs is on unless --allow-setuid. The embedded root is the host's / read-only, with private /tmp, /dev and /proc, and the host's /root, /home and /run hidden.
 
-        Exit status: the command's own; 128+N if it died of signal N; 125 if kennel failed
-        (one line on stderr names the step, the path and the errno); 126 if the command
-        cannot be executed; 127 if it was not found.
+        Exit status: the command's own; 128+N if it died of signal N; 125 if kennel itself failed (one line on stderr names the step, the path and the errno); 126 if the command cannot be executed; 127 if it was not found.
         """,
         version: "0.1.0",
         subcommands: [Run.self, Caps.self, Seccomp.self],
@@ -42,8 +37,8 @@ struct Kennel: ParsableCommand {
             if code == .success {
                 exit(withError: error)
             }
-            let message = Kennel.message(for: error)
-            fail(message + "\n" + "Run 'kennel run --help' for the options.")
+            let message = Kennel.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            fail(message + " (see 'kennel --help')")
         }
     }
 
@@ -58,14 +53,15 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run COMMAND in a new sandbox and wait for it.",
         discussion: """
-        Examples:
-          kennel run -- id                          # container root, mapped to host uid 199001
-          kennel run --user 1000:100 -- sh -c 'touch /tmp/x; ls -ln /tmp/x'
-          kennel run --bind /srv/data:/data:ro --workdir /data -- python3 job.py
-          kennel run --status-json /tmp/k.json -- sleep 60 &   # then read hostPid from it
+        Options end at the first word that is not an option, so `--` is optional.
 
-        Runs as root: kennel writes the id maps and sets up mounts with host privileges,
-        then drops them before the command starts.
+        Examples:
+          kennel run id                             # container root = host uid 199001
+          kennel run --user 1000:100 -- sh -c 'touch /tmp/x; ls -ln /tmp/x'
+          kennel run --bind /srv/data:/data:ro --workdir /data python3 job.py
+          kennel run --status-json /tmp/k.json sleep 60 &   # hostPid etc. for tooling
+
+        kennel must run as root: it writes the id maps and makes the mounts with host privileges, then drops them all before the command starts.
         """)
 
     @Option(name: .long, help: ArgumentHelp("Run as UID[:GID] or NAME[:GROUP], resolved in the sandbox root's /etc/passwd and /etc/group.", valueName: "user"))
@@ -121,6 +117,12 @@ struct Run: ParsableCommand {
 
     func run() throws {
         var argv = command
+        // Options end at the first word that is not one, as with docker run and bwrap, so
+        // `kennel run sh -c '...'` needs no `--`. A leading dash word is then a typo.
+        if let first = argv.first, first != "--", first.hasPrefix("-") {
+            if first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
+            throw ValidationError("unknown option '\(first)'")
+        }
         if argv.first == "--" { argv.removeFirst() }
         guard !argv.isEmpty else { throw SpecError.emptyCommand }
         var spec = SandboxSpec(command: argv)
