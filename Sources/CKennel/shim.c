@@ -4,6 +4,9 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -56,3 +59,8 @@ int kennel_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd
 int kennel_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int kennel_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 long kennel_fstatfs_type(int fd) { struct statfs s; return fstatfs(fd, &s) == 0 ? (long)s.f_type : -1; }
+int kennel_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
+int kennel_seccomp_set_filter(const void *instructions, unsigned short count) {
+    struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)instructions };
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}

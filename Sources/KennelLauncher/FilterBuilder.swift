@@ -2,35 +2,31 @@ import Glibc
 import KennelSpec
 import KennelSystem
 
-/// Turns the pure `SeccompPolicy` into a libseccomp filter, in the supervisor before fork.
+/// Turns the pure `SeccompPolicy` into a libseccomp filter (whose BPF `SeccompCache` keeps).
 enum FilterBuilder {
-    static func filter(for policy: SeccompPolicy) throws(LaunchError) -> SeccompFilter {
-        try step("seccomp", "build filter") { () throws(Errno) in
-            let filter = try SeccompFilter(defaultAction: action(policy.defaultAction),
-                                           extraArchitectures: policy.architectures)
-            for rule in policy.rules {
-                try filter.add(syscall: rule.syscall, action: action(rule.action), conditions: rule.conditions.map {
-                    SeccompFilter.Condition(index: $0.index, compare: compare($0.compare), value: $0.value, valueTwo: $0.valueTwo)
-                })
-            }
-            return filter
+    static func filter(for policy: SeccompPolicy) throws(Errno) -> SeccompFilter {
+        let filter = try SeccompFilter(defaultAction: action(policy.defaultAction),
+                                       extraArchitectures: policy.architectures)
+        for rule in policy.rules {
+            try filter.add(syscall: rule.syscall, action: action(rule.action), conditions: rule.conditions.map {
+                SeccompFilter.Condition(index: $0.index, compare: compare($0.compare), value: $0.value, valueTwo: $0.valueTwo)
+            })
         }
+        return filter
     }
 
     /// kennel's own hardening, stacked under any policy: the payload cannot push input into
     /// the caller's terminal (TIOCSTI, the bubblewrap CVE-2017-5226 class) or use TIOCLINUX.
     /// Only the low 32 bits of the request are compared, as the kernel does, so setting high
     /// bits does not slip past.
-    static func hardening(architectures: [String]) throws(LaunchError) -> SeccompFilter {
-        try step("seccomp", "build hardening filter") { () throws(Errno) in
-            let filter = try SeccompFilter(defaultAction: .allow, extraArchitectures: architectures)
-            for request: UInt64 in [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */] {
-                try filter.add(syscall: "ioctl", action: .errno(UInt16(EPERM)), conditions: [
-                    .init(index: 1, compare: .maskedEq, value: 0xffff_ffff, valueTwo: request),
-                ])
-            }
-            return filter
+    static func hardening(architectures: [String]) throws(Errno) -> SeccompFilter {
+        let filter = try SeccompFilter(defaultAction: .allow, extraArchitectures: architectures)
+        for request: UInt64 in [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */] {
+            try filter.add(syscall: "ioctl", action: .errno(UInt16(EPERM)), conditions: [
+                .init(index: 1, compare: .maskedEq, value: 0xffff_ffff, valueTwo: request),
+            ])
         }
+        return filter
     }
 
     private static func action(_ a: SeccompAction) -> SeccompFilter.Action {

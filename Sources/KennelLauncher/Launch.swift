@@ -6,10 +6,8 @@ import KennelSystem
 /// fork (the compiled seccomp filters, the sync channel), so children do no slow work.
 public struct Launch {
     public let plan: LaunchPlan
-    /// The payload's filter (nil: unconfined), built before fork.
-    let filter: SeccompFilter?
-    /// kennel's own hardening filter (TIOCSTI/TIOCLINUX), always loaded.
-    let hardening: SeccompFilter
+    /// The payload's seccomp programs, compiled (or taken from the cache) before fork.
+    let seccomp: SeccompPrograms
     /// Where the sandbox root is assembled inside the private mount namespace. One empty
     /// directory shared by all sandboxes: each mounts over it only in its own namespace,
     /// so nothing per-sandbox is ever created on the host.
@@ -19,10 +17,9 @@ public struct Launch {
     /// The directory kennel keeps its own state in (hidden inside sandboxes).
     public static let stateDirectory = "/run/kennel"
 
-    public init(plan: LaunchPlan, filter: SeccompFilter?, hardening: SeccompFilter) {
+    init(plan: LaunchPlan, seccomp: SeccompPrograms) {
         self.plan = plan
-        self.filter = filter
-        self.hardening = hardening
+        self.seccomp = seccomp
         stagingRoot = Launch.stateDirectory + "/root"
         var ns: NamespaceSet = [.mount, .pid, .uts, .ipc]
         if Namespaces.cgroupNamespaceAvailable { ns.insert(.cgroup) }

@@ -68,9 +68,9 @@ enum Payload {
     }
 
     private static func loadFilters(_ launch: Launch) throws(LaunchError) {
-        try step("seccomp", "hardening") { () throws(Errno) in try launch.hardening.load() }
-        if let filter = launch.filter {
-            try step("seccomp", "policy") { () throws(Errno) in try filter.load() }
+        try step("seccomp", "hardening") { () throws(Errno) in try SeccompFilter.install(program: launch.seccomp.hardening) }
+        if let policy = launch.seccomp.policy {
+            try step("seccomp", "policy") { () throws(Errno) in try SeccompFilter.install(program: policy) }
         }
     }
 

@@ -29,25 +29,46 @@ public enum Preparation {
         let host = LaunchPlan.Host(environment: environment(), userDatabase: database, passwdPath: passwdPath,
                                    groupPath: groupPath, randomID: randomID(),
                                    thermalThrottleDirs: thermalThrottleDirs())
-        var plan = try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
-        if case .profile(let path) = spec.seccomp {
-            let bytes: [UInt8]
-            do { bytes = try FD.readFile(path) } catch {
+        let plan = try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
+        let target = SeccompTarget(nativeArch: machine(), bounding: plan.capabilities, kernel: kernelVersion())
+
+        // The cache key names everything the programs depend on; a profile file is part of
+        // it byte for byte, so an edited file is compiled (and validated) again.
+        var key = Array("arch=\(target.nativeArch);kernel=\(target.kernel.0).\(target.kernel.1);caps=\(plan.capabilities);".utf8)
+        var profileBytes: [UInt8]?
+        switch spec.seccomp {
+        case .builtinDefault:
+            key += Array("builtin:\(SeccompCache.binaryIdentity())".utf8)
+        case .unconfined:
+            key += Array("unconfined:\(SeccompCache.binaryIdentity())".utf8)
+        case .profile(let path):
+            do { profileBytes = try FD.readFile(path) } catch {
                 throw LaunchError("read seccomp profile", path, error)
             }
-            plan.seccomp = try SeccompProfile.decode(bytes, source: path)
+            key += Array("file:\(SeccompCache.binaryIdentity()):".utf8) + (profileBytes ?? [])
         }
-
-        let target = SeccompTarget(nativeArch: machine(), bounding: plan.capabilities, kernel: kernelVersion())
-        var filter: SeccompFilter?
-        var architectures = [target.nativeArch]
-        if let profile = plan.seccomp {
-            let policy = try profile.compile(for: target)
-            architectures = policy.architectures
-            filter = try FilterBuilder.filter(for: policy)
+        let programs = try SeccompCache.programs(key: key) {
+            var profile: SeccompProfile?
+            switch spec.seccomp {
+            case .builtinDefault: profile = .builtinDefault
+            case .unconfined: profile = nil
+            case .profile(let path): profile = try SeccompProfile.decode(profileBytes ?? [], source: path)
+            }
+            var architectures = [target.nativeArch]
+            var policy: [UInt8]?
+            if let profile {
+                let compiled = try profile.compile(for: target)
+                architectures = compiled.architectures
+                policy = try step("seccomp", "generate policy") { () throws(Errno) in
+                    try FilterBuilder.filter(for: compiled).program()
+                }
+            }
+            let hardening = try step("seccomp", "generate hardening filter") { () throws(Errno) in
+                try FilterBuilder.hardening(architectures: architectures).program()
+            }
+            return SeccompPrograms(policy: policy, hardening: hardening)
         }
-        let hardening = try FilterBuilder.hardening(architectures: architectures)
-        return Launch(plan: plan, filter: filter, hardening: hardening)
+        return Launch(plan: plan, seccomp: programs)
     }
 
     /// /etc/passwd and /etc/group of the sandbox root, opened inside it (an image's symlink

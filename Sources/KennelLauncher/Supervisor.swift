@@ -113,7 +113,7 @@ public enum Supervisor {
                                    uid: plan.identity.uid, gid: plan.identity.gid, hostname: plan.hostname,
                                    rootfs: plan.rootfs, command: plan.command, namespaces: namespaces,
                                    capabilities: plan.capabilities.description,
-                                   seccomp: plan.seccomp == nil ? "unconfined" : "filtered",
+                                   seccomp: plan.seccomp.description,
                                    noNewPrivileges: plan.noNewPrivileges, network: plan.network.rawValue)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

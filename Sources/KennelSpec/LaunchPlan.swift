@@ -23,8 +23,8 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     public var command: [String]
     /// Bounding set; also permitted and effective when running as root.
     public var capabilities: CapabilitySet
-    /// nil: no filter (`--seccomp unconfined`).
-    public var seccomp: SeccompProfile?
+    /// Which seccomp policy the payload gets (compiled by the launcher, which may cache it).
+    public var seccomp: SandboxSpec.Seccomp
     public var noNewPrivileges: Bool
     public var network: SandboxSpec.Network
     public var statusJSON: String?
@@ -89,11 +89,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         noNewPrivileges = !spec.allowSetuid
         network = spec.network
         statusJSON = spec.statusJSON
-        switch spec.seccomp {
-        case .builtinDefault: seccomp = .builtinDefault
-        case .unconfined: seccomp = nil
-        case .profile: seccomp = nil  // filled by the caller, which reads the file
-        }
+        seccomp = spec.seccomp
 
         // The environment: clean by default; host variables only when passed by name.
         var env: [(String, String)] = [

@@ -73,10 +73,19 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     }
 
     /// Which seccomp policy the payload runs under.
-    public enum Seccomp: Codable, Equatable, Sendable {
+    public enum Seccomp: Codable, Equatable, Sendable, CustomStringConvertible {
         case builtinDefault
         case unconfined
         case profile(path: String)
+
+        /// As given on the command line: `default`, `unconfined` or the profile's path.
+        public var description: String {
+            switch self {
+            case .builtinDefault: return "default"
+            case .unconfined: return "unconfined"
+            case .profile(let path): return path
+            }
+        }
 
         public static func parse(_ s: String) -> Seccomp {
             switch s {

@@ -1,3 +1,4 @@
+import CKennel
 import CSeccomp
 import Glibc
 
@@ -82,9 +83,22 @@ public final class SeccompFilter {
         if r < 0 && r != -EEXIST { throw Errno(rawValue: -r) }
     }
 
-    /// Installs the filter on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
-    public func load() throws(Errno) {
-        let r = seccomp_load(context)
+    /// The classic-BPF program libseccomp generates for this filter (8-byte instructions),
+    /// which `SeccompFilter.install` loads without libseccomp.
+    public func program() throws(Errno) -> [UInt8] {
+        let fd = try retrying { kennel_memfd_create("kennel-seccomp", UInt32(KENNEL_MFD_CLOEXEC)) }
+        defer { FD.close(fd) }
+        let r = seccomp_export_bpf(context, fd)
         if r < 0 { throw Errno(rawValue: -r) }
+        _ = try retrying { Int32(truncatingIfNeeded: lseek(fd, 0, SEEK_SET)) }
+        return try FD.readAll(fd)
+    }
+
+    /// Installs a BPF program on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
+    public static func install(program: [UInt8]) throws(Errno) {
+        guard program.count % 8 == 0, program.count / 8 <= Int(UInt16.max), !program.isEmpty else {
+            throw Errno(rawValue: EINVAL)
+        }
+        _ = try retrying { program.withUnsafeBytes { kennel_seccomp_set_filter($0.baseAddress, UInt16(program.count / 8)) } }
     }
 }

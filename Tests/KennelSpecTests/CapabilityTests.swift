@@ -1,6 +1,7 @@
 /// Proves capability names and numbers follow <linux/capability.h>, Docker's default set is
 /// exactly the 14 documented capabilities (mask 0xa80425fb), masks print as /proc does, and
 /// `--cap-add`/`--cap-drop` change exactly the named bits (ALL, order, unknown names).
+import Foundation
 import XCTest
 @testable import KennelSpec
 

@@ -2,6 +2,7 @@
 /// 200001, the arithmetic is exact at the edges of the 65536-id range, the map line is the
 /// exact text the kernel gets, and bases that would map onto host system ids or past
 /// (uid_t)-1 are refused.
+import Foundation
 import XCTest
 @testable import KennelSpec
 

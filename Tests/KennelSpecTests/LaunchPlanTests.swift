@@ -4,6 +4,7 @@
 /// the root bind first, a read-only sysfs, private /tmp and /dev owned by the mapped root,
 /// /root /home /run hidden only for the embedded default root, user mounts shallow before deep,
 /// Docker's masked and read-only paths; plus no_new_privs and the seccomp choice.
+import Foundation
 import XCTest
 @testable import KennelSpec
 

@@ -1,6 +1,7 @@
 /// Proves the option parsers of `SandboxSpec`: `--bind SRC:DST[:ro|:rw]`, `--tmpfs DST[:SIZE]`
 /// with k/m/g sizes and overflow, and `--seccomp`; malformed strings and relative paths
 /// become the documented `SpecError`s; the spec's defaults and its JSON form.
+import Foundation
 import XCTest
 @testable import KennelSpec
 

@@ -6,19 +6,23 @@ import XCTest
 @testable import KennelSpec
 
 /// Runs `body` and returns the `SpecError` it threw, or nil (and a failure) if it returned.
-func specError<T>(_ body: () throws(SpecError) -> T,
+/// (Closures do not infer typed throws, so the body is untyped and the error is checked here.)
+func specError<T>(_ body: () throws -> T,
                   file: StaticString = #filePath, line: UInt = #line) -> SpecError? {
     do {
         let value = try body()
         XCTFail("expected a SpecError, got \(value)", file: file, line: line)
         return nil
-    } catch {
+    } catch let error as SpecError {
         return error
+    } catch {
+        XCTFail("expected a SpecError, got \(type(of: error)): \(error)", file: file, line: line)
+        return nil
     }
 }
 
 /// Asserts that `body` throws exactly `expected`.
-func assertThrows<T>(_ expected: SpecError, _ body: () throws(SpecError) -> T,
+func assertThrows<T>(_ expected: SpecError, _ body: () throws -> T,
                      file: StaticString = #filePath, line: UInt = #line) {
     guard let error = specError(body, file: file, line: line) else { return }
     XCTAssertEqual(error, expected, file: file, line: line)
@@ -26,7 +30,7 @@ func assertThrows<T>(_ expected: SpecError, _ body: () throws(SpecError) -> T,
 
 /// Asserts that `body` throws `.seccompProfile` naming `path`, with a reason containing `reason`.
 func assertSeccompProfileError<T>(path: String, reasonContains reason: String,
-                                  _ body: () throws(SpecError) -> T,
+                                  _ body: () throws -> T,
                                   file: StaticString = #filePath, line: UInt = #line) {
     guard let error = specError(body, file: file, line: line) else { return }
     guard case .seccompProfile(let p, let r) = error else {

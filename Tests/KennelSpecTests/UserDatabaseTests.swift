@@ -1,6 +1,7 @@
 /// Proves /etc/passwd and /etc/group parsing and `--user`/`--group-add` resolution: numbers,
 /// names and both mixed, unknown users and groups, ids outside the mapped 0-65535 range,
 /// malformed specs, and the home directory (root gets /root even without a passwd entry).
+import Foundation
 import XCTest
 @testable import KennelSpec
 

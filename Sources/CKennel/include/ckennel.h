@@ -71,6 +71,7 @@ enum {
     KENNEL_MS_REC = 16384,
     KENNEL_MS_PRIVATE = (1 << 18),
     KENNEL_O_PATH = 010000000,
+    KENNEL_MFD_CLOEXEC = 1,
     KENNEL_SIOCGIFFLAGS = 0x8913,
     KENNEL_SIOCSIFFLAGS = 0x8914,
 };
@@ -107,6 +108,11 @@ int kennel_setresuid(uid_t r, uid_t e, uid_t s);
 int kennel_setresgid(gid_t r, gid_t e, gid_t s);
 // fstatfs(2) lives in <sys/vfs.h>, which Swift's Glibc module does not export; returns f_type or -1.
 long kennel_fstatfs_type(int fd);
+// memfd_create(2) is declared only under _GNU_SOURCE.
+int kennel_memfd_create(const char *name, unsigned int flags);
+// seccomp(2) has no glibc wrapper, and its program is a struct sock_fprog: this takes the
+// instructions (struct sock_filter[count]) and installs them with SECCOMP_SET_MODE_FILTER.
+int kennel_seccomp_set_filter(const void *instructions, unsigned short count);
 // sethostname(2) is declared only under _DEFAULT_SOURCE in some configurations.
 int kennel_sethostname(const char *name, size_t len);
 
