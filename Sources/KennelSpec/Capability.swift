@@ -61,19 +61,27 @@ public struct CapabilitySet: Hashable, Codable, Sendable, CustomStringConvertibl
         return "0x" + String(repeating: "0", count: max(0, 16 - hex.count)) + hex
     }
 
-    /// Applies `--cap-drop` then `--cap-add` the way Docker does: `ALL` in drop empties the
-    /// set; `ALL` in add fills it; otherwise exactly the named bits change.
+    /// Applies `--cap-add` and `--cap-drop` the way Docker does: `ALL` in add starts from
+    /// every capability and then drops; `ALL` in drop starts from none and then adds;
+    /// otherwise exactly the named bits change (drop first, then add).
     public static func resolve(base: CapabilitySet, add: [String], drop: [String]) throws(SpecError) -> CapabilitySet {
-        var set = base
-        for name in drop {
-            if name.uppercased() == "ALL" { set = .empty; continue }
-            guard let cap = Capability(name: name) else { throw .unknownCapability(name) }
-            set.remove(cap)
+        func caps(_ names: [String]) throws(SpecError) -> [Capability] {
+            var out: [Capability] = []
+            for name in names where name.uppercased() != "ALL" {
+                guard let cap = Capability(name: name) else { throw .unknownCapability(name) }
+                out.append(cap)
+            }
+            return out
         }
-        for name in add {
-            if name.uppercased() == "ALL" { set = .all; continue }
-            guard let cap = Capability(name: name) else { throw .unknownCapability(name) }
-            set.insert(cap)
+        let adding = try caps(add), dropping = try caps(drop)
+        let addAll = add.contains { $0.uppercased() == "ALL" }
+        let dropAll = drop.contains { $0.uppercased() == "ALL" }
+        var set = addAll ? .all : (dropAll ? .empty : base)
+        if addAll {
+            for cap in dropping { set.remove(cap) }
+        } else {
+            for cap in dropping { set.remove(cap) }
+            for cap in adding { set.insert(cap) }
         }
         return set
     }

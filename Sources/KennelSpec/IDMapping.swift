@@ -21,6 +21,20 @@ public struct IDMapping: Codable, Hashable, Sendable {
         self.base = base
     }
 
+    private enum CodingKeys: String, CodingKey { case base }
+
+    /// Decoding validates like `init(base:)`: a JSON plan can never map container root onto
+    /// a host system id.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(base: try c.decode(UInt32.self, forKey: .base))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(base, forKey: .base)
+    }
+
     /// The host id that a container id lands on, or nil if it is outside the range.
     public func hostID(forContainer id: UInt32) -> UInt32? {
         id < count ? base + id : nil

@@ -84,7 +84,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         rootfs = spec.rootfs ?? "/"
         hostname = spec.hostname
         command = spec.command
-        workdir = spec.workdir ?? (spec.user == "0:0" ? "/" : identity.home)
+        workdir = spec.workdir ?? (identity.uid == 0 ? "/" : identity.home)
         workdirIsDefault = spec.workdir == nil
         noNewPrivileges = !spec.allowSetuid
         network = spec.network
@@ -177,7 +177,9 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         // A run-as user's home under a hidden tmpfs (e.g. /home/alice) is created for them.
         if identity.uid != 0, usesHostRoot,
            LaunchPlan.hiddenHostPaths.contains(where: { identity.home.hasPrefix($0 + "/") }),
-           !spec.binds.contains(where: { $0.destination == identity.home }) {
+           // Not when the home lies in (or is) a bind: that would create it on the host.
+           !spec.binds.contains(where: { identity.home == $0.destination || identity.home.hasPrefix($0.destination + "/") }),
+           !spec.tmpfs.contains(where: { identity.home == $0.destination }) {
             hostMounts.append(MountStep(identity.home, .directory(
                 uid: mapping.base + identity.uid, gid: mapping.base + identity.gid, mode: 0o700)))
         }

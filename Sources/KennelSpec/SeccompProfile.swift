@@ -143,7 +143,7 @@ public struct SeccompProfile: Codable, Equatable, Sendable {
 
         var rules: [SeccompPolicy.Rule] = []
         for rule in syscalls ?? [] where applies(rule, target) {
-            let action = try SeccompAction(name: rule.action, errno: rule.errnoRet ?? defaultErrnoRet)
+            let action = try SeccompAction(name: rule.action, errno: rule.errnoRet)
             let args = try (rule.args ?? []).map { arg in
                 SeccompPolicy.Condition(index: arg.index, compare: try SeccompCompare(name: arg.op),
                                         value: arg.value, valueTwo: arg.valueTwo ?? 0)

@@ -73,11 +73,12 @@ final class DefaultSeccompProfileTests: XCTestCase {
             XCTAssertEqual(actual.defaultAction, expected.defaultAction, "\(config)")
             XCTAssertEqual(actual.architectures, expected.architectures, "\(config)")
             let (e, a) = (expected.table, actual.table)
-            XCTAssertEqual(Set(a.keys), Set(e.keys), "\(config): syscalls with rules differ")
-            for name in Set(a.keys).union(e.keys) where a[name] != e[name] {
-                XCTFail("\(config): \(name): built-in \(a[name].map { "\($0)" } ?? "none") != Docker \(e[name].map { "\($0)" } ?? "none")")
+            // Name each differing syscall (the whole tables would be unreadable in a failure).
+            let differing = Set(a.keys).union(e.keys).filter { a[$0] != e[$0] }.sorted()
+            for name in differing.prefix(10) {
+                XCTFail("\(config): \(name): built-in \(a[name].map { "\($0)" } ?? "no rule") != Docker \(e[name].map { "\($0)" } ?? "no rule")")
             }
-            XCTAssertEqual(a, e, "\(config)")
+            XCTAssertTrue(a == e, "\(config): \(differing.count) syscalls have different rules")
             XCTAssertGreaterThan(e.count, 300, "\(config): a real table, not an empty one")
             distinctTables.insert(e)
         }

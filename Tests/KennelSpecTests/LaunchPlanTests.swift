@@ -113,6 +113,13 @@ final class LaunchPlanTests: XCTestCase {
         XCTAssertEqual(try plan { $0.user = "1000"; $0.workdir = "/data" }.workdir, "/data")
     }
 
+    func testWorkdirIsDefaultOnlyWhenNotGiven() throws {
+        XCTAssertTrue(try plan().workdirIsDefault)
+        XCTAssertTrue(try plan { $0.user = "sagemaker-user" }.workdirIsDefault)
+        XCTAssertFalse(try plan { $0.workdir = "/" }.workdirIsDefault, "an explicit / is still explicit")
+        XCTAssertFalse(try plan { $0.user = "sagemaker-user"; $0.workdir = "/home/sagemaker-user" }.workdirIsDefault)
+    }
+
     func testErrorsFromPartsPropagate() {
         assertThrows(.mapBaseTooLow(1000)) { try plan { $0.mapBase = 1000 } }
         assertThrows(.unknownCapability("SYS_WIZARD")) { try plan { $0.capAdd = ["SYS_WIZARD"] } }
@@ -148,10 +155,13 @@ final class LaunchPlanTests: XCTestCase {
         XCTAssertFalse(try plan { $0.allowSetuid = true }.noNewPrivileges)
     }
 
-    func testSeccompChoice() throws {
-        XCTAssertEqual(try plan().seccomp, SeccompProfile.builtinDefault)
-        XCTAssertNil(try plan { $0.seccomp = .unconfined }.seccomp)
-        XCTAssertNil(try plan { $0.seccomp = .profile(path: "/p.json") }.seccomp, "the caller reads and fills it")
+    func testSeccompChoiceIsCarriedThrough() throws {
+        XCTAssertEqual(try plan().seccomp, .builtinDefault)
+        XCTAssertEqual(try plan { $0.seccomp = .unconfined }.seccomp, .unconfined, "unconfined: no filter")
+        XCTAssertEqual(try plan { $0.seccomp = .profile(path: "/p.json") }.seccomp, .profile(path: "/p.json"))
+        XCTAssertEqual(SandboxSpec.Seccomp.builtinDefault.description, "default")
+        XCTAssertEqual(SandboxSpec.Seccomp.unconfined.description, "unconfined")
+        XCTAssertEqual(SandboxSpec.Seccomp.profile(path: "/p.json").description, "/p.json")
     }
 
     // MARK: mounts, phase 1 (host root)

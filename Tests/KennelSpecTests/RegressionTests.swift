@@ -1,0 +1,53 @@
+/// Regressions for bugs found in review: each test failed before its fix.
+import Foundation
+import XCTest
+@testable import KennelSpec
+
+final class RegressionTests: XCTestCase {
+    /// Docker: `--cap-add ALL --cap-drop X` is every capability but X.
+    func testCapAddAllThenDropKeepsTheDrop() throws {
+        let set = try CapabilitySet.resolve(base: .dockerDefault, add: ["ALL"], drop: ["NET_RAW"])
+        XCTAssertFalse(set.contains(Capability(name: "NET_RAW")!))
+        XCTAssertTrue(set.contains(Capability(name: "SYS_ADMIN")!))
+        let none = try CapabilitySet.resolve(base: .dockerDefault, add: ["CHOWN"], drop: ["ALL"])
+        XCTAssertEqual(none.members, [Capability(name: "CHOWN")!])
+    }
+
+    /// The default working directory follows the resolved uid, not the spelling of --user.
+    func testRootByNameStartsInSlash() throws {
+        for user in ["0", "root", "root:root", "0:0"] {
+            var spec = SandboxSpec(command: ["true"])
+            spec.user = user
+            XCTAssertEqual(try LaunchPlan(spec: spec, host: Sample.host()).workdir, "/", user)
+        }
+    }
+
+    /// A bare SCMP_ACT_ERRNO rule means EPERM (OCI, runc), whatever the default errno is.
+    func testErrnoRuleWithoutErrnoRetIsEperm() throws {
+        let profile = SeccompProfile(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 38, syscalls: [
+            .init(names: ["mount"], action: "SCMP_ACT_ERRNO"),
+        ])
+        let policy = try profile.compile(for: SeccompTarget(nativeArch: "x86_64", bounding: .dockerDefault, kernel: (6, 18)))
+        XCTAssertEqual(policy.decide("mount"), .errno(1))
+        XCTAssertEqual(policy.decide("unshare"), .errno(38))
+    }
+
+    /// A decoded id map is validated like a constructed one.
+    func testDecodedMappingIsValidated() throws {
+        XCTAssertThrowsError(try JSONDecoder().decode(IDMapping.self, from: Data(#"{"base": 0}"#.utf8)))
+        let ok = try JSONDecoder().decode(IDMapping.self, from: Data(#"{"base": 300000}"#.utf8))
+        XCTAssertEqual(ok.base, 300000)
+        XCTAssertEqual(try JSONDecoder().decode(IDMapping.self, from: JSONEncoder().encode(ok)), ok)
+    }
+
+    /// A home below a bind destination is not created: that would write into the host's bind source.
+    func testHomeUnderABindIsNotCreated() throws {
+        var spec = SandboxSpec(command: ["true"])
+        spec.user = "sagemaker-user"
+        spec.binds = [.init(source: "/efs", destination: "/home", readOnly: false)]
+        let plan = try LaunchPlan(spec: spec, host: Sample.host())
+        XCTAssertFalse(plan.hostMounts.contains { $0.target == "/home/sagemaker-user" })
+        spec.binds = []
+        XCTAssertTrue(try LaunchPlan(spec: spec, host: Sample.host()).hostMounts.contains { $0.target == "/home/sagemaker-user" })
+    }
+}
