@@ -37,8 +37,8 @@ let package = Package(
             "KennelLauncher", "KennelSpec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "KennelSpecTests", dependencies: ["KennelSpec", "KennelSystem", "KennelLauncher"],
-                    resources: []),
+        .testTarget(name: "KennelSpecTests", dependencies: ["KennelSpec"]),
+        .testTarget(name: "KennelCLITests", dependencies: ["kennel", "KennelSpec"]),
     ],
     swiftLanguageModes: [.v6]
 )

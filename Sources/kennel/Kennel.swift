@@ -24,6 +24,11 @@ struct Kennel: ParsableCommand {
     /// Parses and runs, mapping every error kennel or the parser reports to exit 125.
     static func main() {
         do {
+            // The fast path for `kennel run` with well-formed options (see RunArguments).
+            let args = CommandLine.arguments.dropFirst()
+            if args.first == "run", let values = RunArguments.parseValues(args.dropFirst()) {
+                try launch(RunArguments(values))
+            }
             var command = try parseAsRoot()
             try command.run()
         } catch let e as SpecError {
@@ -51,6 +56,7 @@ struct Kennel: ParsableCommand {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run COMMAND in a new sandbox and wait for it.",
         discussion: """
         Options end at the first word that is not an option, so `--` is optional.
@@ -124,35 +130,46 @@ struct Run: ParsableCommand {
             throw ValidationError("unknown option '\(first)'")
         }
         if argv.first == "--" { argv.removeFirst() }
-        guard !argv.isEmpty else { throw SpecError.emptyCommand }
-        var spec = SandboxSpec(command: argv)
-        spec.user = user
-        spec.groupAdd = groupAdd
-        spec.mapBase = mapBase
-        spec.rootfs = rootfs
-        spec.binds = try bind.map { (s: String) throws(SpecError) in try SandboxSpec.Bind.parse(s) }
-        spec.tmpfs = try tmpfs.map { (s: String) throws(SpecError) in try SandboxSpec.Tmpfs.parse(s) }
-        spec.workdir = workdir
-        spec.hostname = hostname
-        spec.env = env
-        spec.capAdd = capAdd
-        spec.capDrop = capDrop
-        spec.seccomp = .parse(seccomp)
-        spec.allowSetuid = allowSetuid
-        guard let network = SandboxSpec.Network(rawValue: net) else {
-            throw SpecError.malformedOption(option: "--net", value: net, expected: "none")
-        }
-        spec.network = network
-        spec.statusJSON = statusJson
+        try Kennel.launch(RunArguments(values(command: argv)))
+    }
 
-        let launch = try Preparation.launch(for: spec, passEnv: passEnv)
-        let code = try Supervisor.run(launch)
-        throw ExitCode(code)
+    /// The parsed options as the shared `RunArguments.Values`.
+    func values(command argv: [String]) -> RunArguments.Values {
+        var v = RunArguments.Values()
+        v.user = user
+        v.groupAdd = groupAdd
+        v.mapBase = mapBase
+        v.rootfs = rootfs
+        v.bind = bind
+        v.tmpfs = tmpfs
+        v.workdir = workdir
+        v.hostname = hostname
+        v.env = env
+        v.passEnv = passEnv
+        v.capAdd = capAdd
+        v.capDrop = capDrop
+        v.seccomp = seccomp
+        v.allowSetuid = allowSetuid
+        v.net = net
+        v.statusJSON = statusJson
+        v.command = argv
+        return v
     }
 }
 
+extension Kennel {
+    /// Runs the sandbox and leaves with its exit status.
+    static func launch(_ request: RunArguments) throws -> Never {
+        let launch = try Preparation.launch(for: request.spec, passEnv: request.passEnv)
+        let code = try Supervisor.run(launch)
+        Glibc.exit(code)
+    }
+}
+
+
 struct Caps: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "caps",
         abstract: "List the capabilities kennel knows and which are in its default set.")
 
     @Flag(name: .long, help: "Print JSON.")
@@ -174,6 +191,7 @@ struct Caps: ParsableCommand {
 
 struct Seccomp: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "seccomp",
         abstract: "Print the built-in default seccomp profile in Docker's JSON format (a starting point for --seccomp PATH).")
 
     func run() throws {

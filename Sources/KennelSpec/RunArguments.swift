@@ -1,0 +1,124 @@
+/// `kennel run`'s options turned into a `SandboxSpec`, and a fast parser for them.
+///
+/// swift-argument-parser defines the command line (and writes `--help` and the errors), but
+/// building its parser reflects over every option and costs about as much as a whole sandbox
+/// launch. `kennel run` is on the start-up path of every notebook kernel, so well-formed
+/// arguments are parsed here, in one pass; anything else (help, typos, bad numbers) returns
+/// nil and goes to swift-argument-parser. A unit test keeps the two parsers in agreement.
+public struct RunArguments: Equatable, Sendable {
+    public var spec: SandboxSpec
+    public var passEnv: [String]
+
+    /// The raw option values, as either parser collects them, with the CLI's defaults.
+    public struct Values: Equatable, Sendable {
+        public var user = "0:0"
+        public var groupAdd: [String] = []
+        public var mapBase = IDMapping.defaultBase
+        public var rootfs: String?
+        public var bind: [String] = []
+        public var tmpfs: [String] = []
+        public var workdir: String?
+        public var hostname = "kennel"
+        public var env: [String] = []
+        public var passEnv: [String] = []
+        public var capAdd: [String] = []
+        public var capDrop: [String] = []
+        public var seccomp = "default"
+        public var allowSetuid = false
+        public var net = "none"
+        public var statusJSON: String?
+        public var command: [String] = []
+        public init() {}
+    }
+
+    /// Validates the values that need it and builds the spec.
+    public init(_ v: Values) throws(SpecError) {
+        guard !v.command.isEmpty else { throw .emptyCommand }
+        var spec = SandboxSpec(command: v.command)
+        spec.user = v.user
+        spec.groupAdd = v.groupAdd
+        spec.mapBase = v.mapBase
+        spec.rootfs = v.rootfs
+        spec.binds = try v.bind.map { (s: String) throws(SpecError) in try SandboxSpec.Bind.parse(s) }
+        spec.tmpfs = try v.tmpfs.map { (s: String) throws(SpecError) in try SandboxSpec.Tmpfs.parse(s) }
+        spec.workdir = v.workdir
+        spec.hostname = v.hostname
+        spec.env = v.env
+        spec.capAdd = v.capAdd
+        spec.capDrop = v.capDrop
+        spec.seccomp = .parse(v.seccomp)
+        spec.allowSetuid = v.allowSetuid
+        guard let network = SandboxSpec.Network(rawValue: v.net) else {
+            throw .malformedOption(option: "--net", value: v.net, expected: "none")
+        }
+        spec.network = network
+        spec.statusJSON = v.statusJSON
+        self.spec = spec
+        self.passEnv = v.passEnv
+    }
+
+    /// The options that take a value, by long name, and where the value goes.
+    static let valued: [String: @Sendable (inout Values, String) -> Bool] = [
+        "--user": { $0.user = $1; return true },
+        "--group-add": { $0.groupAdd.append($1); return true },
+        "--map-base": { v, s in
+            guard let n = UInt32(s) else { return false }
+            v.mapBase = n
+            return true
+        },
+        "--rootfs": { $0.rootfs = $1; return true },
+        "--bind": { $0.bind.append($1); return true },
+        "--tmpfs": { $0.tmpfs.append($1); return true },
+        "--workdir": { $0.workdir = $1; return true },
+        "--hostname": { $0.hostname = $1; return true },
+        "--env": { $0.env.append($1); return true },
+        "--pass-env": { $0.passEnv.append($1); return true },
+        "--cap-add": { $0.capAdd.append($1); return true },
+        "--cap-drop": { $0.capDrop.append($1); return true },
+        "--seccomp": { $0.seccomp = $1; return true },
+        "--net": { $0.net = $1; return true },
+        "--status-json": { $0.statusJSON = $1; return true },
+    ]
+
+    /// The long names this parser knows; the unit test compares them with the CLI's.
+    public static var optionNames: Set<String> { Set(valued.keys).union(["--allow-setuid"]) }
+
+    /// Parses the words after `run`. Options end at `--` or at the first word that is not an
+    /// option. Returns nil for anything it does not handle itself.
+    public static func parseValues(_ args: ArraySlice<String>) -> Values? {
+        var v = Values()
+        var i = args.startIndex
+        var terminated = false
+        while i < args.endIndex {
+            let word = args[i]
+            if word == "--" {
+                i += 1
+                terminated = true
+                break
+            }
+            guard word.hasPrefix("--") else { break }
+            if word == "--allow-setuid" {
+                v.allowSetuid = true
+                i += 1
+                continue
+            }
+            var name = word
+            var value: String?
+            if let eq = word.firstIndex(of: "=") {
+                name = String(word[..<eq])
+                value = String(word[word.index(after: eq)...])
+            }
+            guard let set = valued[name] else { return nil }
+            if value == nil {
+                i += 1
+                guard i < args.endIndex else { return nil }
+                value = args[i]
+            }
+            guard let value, set(&v, value) else { return nil }
+            i += 1
+        }
+        if !terminated, i < args.endIndex, args[i].hasPrefix("-") { return nil }  // e.g. -h, or a typo
+        v.command = Array(args[i...])
+        return v.command.isEmpty ? nil : v
+    }
+}

@@ -1,0 +1,47 @@
+/// The fast `kennel run` parser (RunArguments) and swift-argument-parser's definition (Run)
+/// must agree: same option names, same values for the same words.
+import KennelSpec
+import XCTest
+@testable import kennel
+
+final class RunParserParityTests: XCTestCase {
+    func testBothParsersKnowTheSameOptions() {
+        let help = Run.helpMessage(columns: 200)
+        var declared = Set<String>()
+        var rest = Substring(help)
+        while let r = rest.range(of: "--") {
+            let name = rest[r.lowerBound...].prefix { $0.isLetter || $0 == "-" }
+            if name.count > 2 { declared.insert(String(name)) }
+            rest = rest[r.upperBound...]
+        }
+        declared.subtract(["--help", "--version", "--"])
+        XCTAssertEqual(declared, RunArguments.optionNames)
+    }
+
+    func testBothParsersProduceTheSameValues() throws {
+        let cases: [[String]] = [
+            ["true"],
+            ["--", "sh", "-c", "echo hi"],
+            ["sh", "-c", "echo --user"],
+            ["--user", "1000:100", "--group-add", "5", "--group-add", "staff", "--", "id"],
+            ["--map-base=300000", "--rootfs", "/srv/img", "--bind", "/a:/b:ro", "--bind=/c:/d", "--tmpfs", "/t:1m", "id"],
+            ["--workdir", "/w", "--hostname", "h", "--env", "A=1", "--env=B=2", "--pass-env", "TERM", "env"],
+            ["--cap-add", "SYS_PTRACE", "--cap-drop", "ALL", "--seccomp", "unconfined", "--allow-setuid", "id"],
+            ["--net", "none", "--status-json", "/tmp/s.json", "--", "--weird-command"],
+        ]
+        for words in cases {
+            let fast = try XCTUnwrap(RunArguments.parseValues(words[...]), "\(words)")
+            let full = try Run.parse(words)
+            var command = full.command
+            if command.first == "--" { command.removeFirst() }
+            XCTAssertEqual(fast, full.values(command: command), "\(words)")
+        }
+    }
+
+    func testTheFastParserLeavesEverythingUnusualToTheFullOne() {
+        for words in [["--frob", "x"], ["-h"], ["--help"], ["--map-base", "abc", "x"], ["--user"], [], ["--"],
+                      ["--user", "0"]] {
+            XCTAssertNil(RunArguments.parseValues(words[...]), "\(words)")
+        }
+    }
+}
