@@ -25,7 +25,9 @@ public enum Preparation {
             throw SpecError.malformedOption(option: "--workdir", value: w, expected: "a directory outside /proc")
         }
 
-        let (database, passwdPath, groupPath) = userDatabase(rootfs: spec.rootfs ?? "/")
+        let (database, passwdPath, groupPath) = Identity.needsDatabase(user: spec.user, groupAdd: spec.groupAdd)
+            ? userDatabase(rootfs: spec.rootfs ?? "/")
+            : (UserDatabase(passwd: "", group: ""), "", "")
         let host = LaunchPlan.Host(environment: environment(), userDatabase: database, passwdPath: passwdPath,
                                    groupPath: groupPath, randomID: randomID(),
                                    thermalThrottleDirs: thermalThrottleDirs())

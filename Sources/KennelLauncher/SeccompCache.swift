@@ -16,6 +16,8 @@ struct SeccompPrograms: Equatable {
 /// one file per distinct key; an entry is used only when its stored key matches byte for byte.
 enum SeccompCache {
     static let directory = Launch.stateDirectory + "/cache"
+    /// Entries kept at most; the oldest go first (each is a few KiB).
+    static let capacity = 64
     static let magic = Array("KENNEL-SECCOMP-1\n".utf8)
 
     static func programs(key: [UInt8], build: () throws -> SeccompPrograms) throws -> SeccompPrograms {
@@ -25,6 +27,7 @@ enum SeccompCache {
         }
         let programs = try build()
         store(encode(programs, key: key), at: path)
+        prune()
         return programs
     }
 
@@ -38,6 +41,23 @@ enum SeccompCache {
         let ok = (try? FD.writeAll(fd, bytes)) != nil
         FD.close(fd)
         if !ok || rename(tmp, path) != 0 { unlink(tmp) }
+    }
+
+    /// Keeps the cache bounded: removes the least recently written entries beyond `capacity`.
+    static func prune() {
+        guard let dir = opendir(directory) else { return }
+        var entries: [(mtime: Int, name: String)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard name.hasPrefix("seccomp-") else { continue }
+            var st = stat()
+            if stat(directory + "/" + name, &st) == 0 { entries.append((st.st_mtim.tv_sec, name)) }
+        }
+        closedir(dir)
+        guard entries.count > capacity else { return }
+        for old in entries.sorted(by: { $0.mtime < $1.mtime }).prefix(entries.count - capacity) {
+            unlink(directory + "/" + old.name)
+        }
     }
 
     static func encode(_ p: SeccompPrograms, key: [UInt8]) -> [UInt8] {

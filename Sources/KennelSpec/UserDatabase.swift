@@ -72,6 +72,15 @@ public struct Identity: Codable, Equatable, Sendable {
         return identity
     }
 
+    /// False when `resolve` would read nothing from the databases: container root by number
+    /// (home /root, group 0 unless given) with numeric extra groups. Saves reading and parsing
+    /// /etc/passwd and /etc/group on the default launch.
+    public static func needsDatabase(user spec: String, groupAdd: [String]) -> Bool {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.first == "0", parts.count <= 2, parts.dropFirst().allSatisfy({ UInt32($0) != nil }) else { return true }
+        return !groupAdd.allSatisfy { UInt32($0) != nil }
+    }
+
     private static func group(_ s: String, _ db: UserDatabase, _ path: String) throws(SpecError) -> UInt32 {
         if let n = UInt32(s) { return n }
         guard let g = db.groups[s] else { throw .unknownGroup(name: s, group: path) }

@@ -51,3 +51,20 @@ final class RegressionTests: XCTestCase {
         XCTAssertTrue(try LaunchPlan(spec: spec, host: Sample.host()).hostMounts.contains { $0.target == "/home/sagemaker-user" })
     }
 }
+
+final class UserDatabaseShortcutTests: XCTestCase {
+    /// The default launch skips reading passwd/group only when resolution would not use them.
+    func testNeedsDatabase() {
+        XCTAssertFalse(Identity.needsDatabase(user: "0:0", groupAdd: []))
+        XCTAssertFalse(Identity.needsDatabase(user: "0", groupAdd: ["5"]))
+        XCTAssertTrue(Identity.needsDatabase(user: "root", groupAdd: []))
+        XCTAssertTrue(Identity.needsDatabase(user: "1000:100", groupAdd: []))
+        XCTAssertTrue(Identity.needsDatabase(user: "0:0", groupAdd: ["staff"]))
+        XCTAssertTrue(Identity.needsDatabase(user: "0:wheel", groupAdd: []))
+        // Whatever the shortcut, resolution against an empty database gives the same identity.
+        let empty = UserDatabase(passwd: "", group: "")
+        let a = try? Identity.resolve(user: "0:0", groupAdd: ["5"], database: empty, passwdPath: "", groupPath: "")
+        let b = try? Identity.resolve(user: "0:0", groupAdd: ["5"], database: Sample.database, passwdPath: "", groupPath: "")
+        XCTAssertEqual(a, b)
+    }
+}
