@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "ckennel.h"
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -63,4 +64,7 @@ int kennel_memfd_create(const char *name, unsigned int flags) { return memfd_cre
 int kennel_seccomp_set_filter(const void *instructions, unsigned short count) {
     struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)instructions };
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+int kennel_clone_process(unsigned long flags) {
+    return (int)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 }

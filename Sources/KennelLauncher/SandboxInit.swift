@@ -3,9 +3,10 @@ import Glibc
 import KennelSpec
 import KennelSystem
 
-/// Pid 1 of the sandbox: finishes the root (the mounts tied to the new pid, ipc and mount
-/// namespaces), pivots into it, forks the payload, then reaps orphans and passes signals on.
-/// Its exit ends the pid namespace, which kills whatever the payload left running.
+/// Pid 1 of the sandbox, cloned by the supervisor into the sandbox's user namespace: waits for
+/// its id maps, becomes container root, finishes the root (the mounts tied to the new pid, ipc
+/// and mount namespaces), pivots into it, forks the payload, then reaps orphans and passes
+/// signals on. Its exit ends the pid namespace, which kills whatever the payload left running.
 enum SandboxInit {
     static func run(_ launch: Launch, channel: Int32) -> Never {
         let payload: pid_t
@@ -21,9 +22,24 @@ enum SandboxInit {
 
     private static func prepare(_ launch: Launch, channel: Int32) throws(LaunchError) -> pid_t {
         let plan = launch.plan
-        // If the supervisor is already gone, its end of the channel has hung up.
+        // Die with the supervisor: a SIGKILLed kennel must take the whole sandbox along. If
+        // it died before the prctl took effect, its end of the channel has hung up: stop.
         try step("prctl PR_SET_PDEATHSIG") { () throws(Errno) in try Proc.dieWithParent() }
         if SocketPair.peerClosed(channel) { Proc.exitImmediately(125) }
+        // Not dumpable: the payload cannot ptrace this process nor open its /proc/1/exe
+        // (the kennel binary) or /proc/1/mem: the runc CVE-2019-5736 class.
+        _ = try step("prctl PR_SET_DUMPABLE") { () throws(Errno) in try Proc.prctl(Int32(KENNEL_PR_SET_DUMPABLE), 0) }
+
+        // Until the supervisor has written uid_map/gid_map this process is unmapped, and for
+        // any file it would create it is still host uid 0: wait.
+        let reply = try step("sync", "maps") { () throws(Errno) in try SocketPair.receive(channel) }
+        guard reply == "maps" else { Proc.exitImmediately(125) }
+        // Become container root: from here every file created lands on the host as base+id.
+        // A credential change clears the parent-death signal: set it again.
+        try step("setresuid/setresgid", "0:0") { () throws(Errno) in try Proc.setIdentity(uid: 0, gid: 0, groups: []) }
+        try step("prctl PR_SET_PDEATHSIG") { () throws(Errno) in try Proc.dieWithParent() }
+        if SocketPair.peerClosed(channel) { Proc.exitImmediately(125) }
+        try step("sethostname", plan.hostname) { () throws(Errno) in try Proc.setHostname(plan.hostname) }
 
         // The staging root as seen in this (copied) mount namespace. Copied mounts are
         // locked and pivot_root refuses a locked new root, so stack an unlocked recursive

@@ -1,11 +1,14 @@
+import CKennel
 import FoundationEssentials
 import Glibc
 import KennelSpec
 import KennelSystem
 
-/// The `kennel` process the user started: host root, single-threaded, synchronous. It forks
-/// the setup child, writes its id maps when asked, then waits: it forwards signals to the
-/// sandbox's init and returns the payload's exit status.
+/// The `kennel` process the user started: host root, single-threaded, synchronous. It does
+/// the host-privileged half of the launch in namespaces of its own, clones the sandbox's pid 1
+/// straight into the sandbox's user namespace, returns to the host's namespaces, writes the id
+/// maps, then waits: it forwards signals to the sandbox's init and returns the payload's status.
+/// The order is the point: see docs/architecture.md, "Launch sequence".
 public enum Supervisor {
     /// Runs the sandbox to completion; returns kennel's exit code.
     public static func run(_ launch: Launch) throws(LaunchError) -> Int32 {
@@ -16,24 +19,29 @@ public enum Supervisor {
             }
         }
 
-        // Signals are blocked before fork so none is lost between fork and the wait loop;
-        // children inherit the mask, and the payload clears it just before execve.
+        // Signals are blocked before the child exists so none is lost before the wait loop;
+        // the child inherits the mask, and the payload clears it just before execve.
         let waited = SignalSet(SignalSet.forwarded + [SIGCHLD])
         waited.block()
 
         let channel = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
-        let supervisorPid = getpid()
-        let setupPid = try step("fork") { () throws(Errno) in try Proc.fork() }
-        if setupPid == 0 {
-            FD.close(channel.parent)
-            SetupChild.run(launch, channel: channel.child, supervisor: supervisorPid)
-        }
-        FD.close(channel.child)
         defer { FD.close(channel.parent) }
+        let initPid = try createSandbox(launch, channel: channel)
+        FD.close(channel.child)
 
-        // The handshake: maps on request, then the init's pid, then end-of-file when the
-        // payload's execve closes the last copy of the child's end, or an error record.
-        var initPid: pid_t = 0
+        // 7. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
+        //    the parent user namespace, so one full range is allowed and setgroups stays
+        //    permitted inside. Until then the child is unmapped and waits.
+        do throws(Errno) {
+            try Namespaces.writeIDMaps(pid: initPid, uidMap: plan.mapping.mapLine, gidMap: plan.mapping.mapLine)
+            try SocketPair.send(channel.parent, "maps")
+        } catch {
+            Proc.send(SIGKILL, to: initPid)
+            _ = try? Proc.wait(initPid)
+            throw LaunchError("write uid_map/gid_map", "/proc/\(initPid)", error)
+        }
+
+        // The child's end closes at the payload's execve (end-of-file), or brings an error.
         var failure: LaunchError?
         while true {
             let message: String?
@@ -44,44 +52,92 @@ public enum Supervisor {
                 break
             }
             guard let message else { break }
-            if message == "userns" {
-                do {
-                    try Namespaces.writeIDMaps(pid: setupPid, uidMap: plan.mapping.mapLine, gidMap: plan.mapping.mapLine)
-                    try SocketPair.send(channel.parent, "maps")
-                } catch {
-                    failure = LaunchError("write uid_map/gid_map", "/proc/\(setupPid)", error)
-                    Proc.send(SIGKILL, to: setupPid)
-                    break
-                }
-            } else if message.hasPrefix("init "), let pid = pid_t(message.dropFirst(5)) {
-                initPid = pid
-            } else if let error = LaunchError(wire: message) {
-                failure = error
-            }
+            if let error = LaunchError(wire: message) { failure = error }
         }
 
         if let failure {
-            let status = (try? Proc.wait(setupPid))??.1
+            let status = (try? Proc.wait(initPid))??.1
             // 126/127 come from the payload, after the sandbox existed: report and pass on.
             if failure.exitCode == 125 || status == nil { throw failure }
             printError(failure)
             return status?.shellCode ?? failure.exitCode
         }
 
-        if let path = plan.statusJSON, initPid > 0 {
+        if let path = plan.statusJSON {
             writeStatus(path: path, plan: plan, initPid: initPid, launch: launch)
         }
 
         while true {
             let (signal, _, code) = waited.waitWithCode()
             if signal == SIGCHLD {
-                if let (_, status) = try? Proc.wait(setupPid, nohang: true) { return status.shellCode }
+                if let (_, status) = try? Proc.wait(initPid, nohang: true) { return status.shellCode }
                 continue
             }
             // A signal the terminal sent to the foreground group reached the payload already.
             if code == SI_KERNEL { continue }
-            if initPid > 0 { Proc.send(signal, to: initPid) }
+            Proc.send(signal, to: initPid)
         }
+    }
+
+    /// Steps 1-6: the host-privileged half, then the sandbox's pid 1. Whatever happens, the
+    /// supervisor is back in the host's mount and network namespaces when this returns.
+    private static func createSandbox(_ launch: Launch, channel: SocketPair) throws(LaunchError) -> pid_t {
+        let plan = launch.plan
+        let hostMounts = try step("open", "/proc/self/ns/mnt") { () throws(Errno) in try FD.open("/proc/self/ns/mnt", O_RDONLY) }
+        defer { FD.close(hostMounts) }
+        let hostNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in try FD.open("/proc/self/ns/net", O_RDONLY) }
+        defer { FD.close(hostNetwork) }
+
+        // 1. Network and first mount namespace, owned by the host user namespace: container
+        //    root will hold no CAP_NET_ADMIN/CAP_NET_RAW over the network (no route changes,
+        //    no raw or packet sockets) and cannot undo the mounts made here (they arrive
+        //    locked in the sandbox's own mount namespace).
+        try step("unshare", "net+mnt") { () throws(Errno) in try Namespaces.unshare([.network, .mount]) }
+        defer {
+            // Back to the host's namespaces; the private mount namespace ends with the last
+            // process in it (the sandbox), taking every mount made here along.
+            _ = try? Namespaces.enter(hostMounts)
+            _ = try? Namespaces.enter(hostNetwork)
+        }
+        // 2. Nothing mounted from here on may propagate back to the host.
+        try step("make mounts private", "/") { () throws(Errno) in try Mounts.makeRootPrivate() }
+
+        // 3. Host-privileged mounts in the staging root: the image, a sysfs of this network
+        //    namespace (only host root may mount one), private /dev and /tmp, hidden host
+        //    paths, the user's binds.
+        let rootFlags: MountAttributes = [.readOnly, .noDev]
+        try step("bind rootfs", plan.rootfs) { () throws(Errno) in
+            let tree = try Mounts.cloneTree(path: plan.rootfs, recursive: true)
+            defer { FD.close(tree) }
+            try Mounts.setAttributes(tree, set: rootFlags, recursive: true)
+            try Mounts.attach(tree, at: launch.stagingRoot)
+        }
+        let root = try step("open", launch.stagingRoot) { () throws(Errno) in
+            try FD.open(launch.stagingRoot, Int32(KENNEL_O_PATH) | O_DIRECTORY)
+        }
+        defer { FD.close(root) }
+        try RootBuilder(root: root, owner: plan.mapping.base).apply(plan.hostMounts)
+
+        // 4. Loopback up.
+        try step("bring up", "lo") { () throws(Errno) in try Loopback.bringUp() }
+
+        // 5. A time namespace applies to children only, and clone cannot ask for one.
+        if launch.namespaces.contains(.time) {
+            try step("unshare", "time") { () throws(Errno) in try Namespaces.unshare(.time) }
+        }
+
+        // 6. The sandbox's pid 1, cloned into a new user namespace and the namespaces it
+        //    owns: a mount namespace (copying the mounts above, locked), pid, uts, ipc, cgroup.
+        //    It inherits the network namespace made in step 1.
+        let kinds = launch.namespaces.subtracting(.time).union(.user)
+        let pid = try step("clone", kinds.procNames.joined(separator: "+")) { () throws(Errno) in
+            try Namespaces.cloneProcess(into: kinds)
+        }
+        if pid == 0 {
+            FD.close(channel.parent)
+            SandboxInit.run(launch, channel: channel.child)
+        }
+        return pid
     }
 
     static func printError(_ e: LaunchError) {
@@ -105,7 +161,8 @@ public enum Supervisor {
         var namespaces: [String: String] = [:]
         for name in (launch.namespaces.union([.user, .network])).procNames {
             var buffer = [CChar](repeating: 0, count: 64)
-            let n = readlink("/proc/\(initPid)/ns/\(name)", &buffer, buffer.count - 1)
+            // The payload's: init's time namespace is the host's; its children's is new.
+            let n = readlink("/proc/\(payloadHostPid > 0 ? payloadHostPid : initPid)/ns/\(name)", &buffer, buffer.count - 1)
             if n > 0 { namespaces[name] = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         }
         let status = SandboxStatus(id: plan.id, pid: payloadPid, hostPid: Int(payloadHostPid), initHostPid: Int(initPid),

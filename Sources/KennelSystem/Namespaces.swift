@@ -31,6 +31,18 @@ public enum Namespaces {
         _ = try retrying { kennel_unshare(kinds.rawValue) }
     }
 
+    /// setns(2) into the namespace `fd` refers to (an open /proc/PID/ns/* file).
+    public static func enter(_ fd: Int32) throws(Errno) {
+        _ = try retrying { kennel_setns(fd, 0) }
+    }
+
+    /// A child process created directly inside new namespaces (clone with CLONE_NEW* flags):
+    /// 0 in the child, its pid in the parent. With `.pid`, the child is pid 1 there.
+    /// Time namespaces cannot be requested here; unshare(.time) first, children inherit it.
+    public static func cloneProcess(into kinds: NamespaceSet) throws(Errno) -> pid_t {
+        try retrying { kennel_clone_process(UInt(kinds.rawValue)) }
+    }
+
     /// True if this kernel offers time namespaces (Linux 5.6+ with CONFIG_TIME_NS).
     public static var timeNamespaceAvailable: Bool { access("/proc/self/ns/time", F_OK) == 0 }
     /// True if this kernel offers cgroup namespaces.

@@ -108,7 +108,12 @@ int kennel_setresuid(uid_t r, uid_t e, uid_t s);
 int kennel_setresgid(gid_t r, gid_t e, gid_t s);
 // fstatfs(2) lives in <sys/vfs.h>, which Swift's Glibc module does not export; returns f_type or -1.
 long kennel_fstatfs_type(int fd);
-// memfd_create(2) is declared only under _GNU_SOURCE.
+// clone(2) as fork does it (no new stack, SIGCHLD to the parent) but with namespace flags,
+// so the child starts as pid 1 of a new pid namespace inside a new user namespace. glibc's
+// clone() wants a separate stack and a callback, and fork() takes no flags. As with any raw
+// clone, glibc's atfork handlers do not run: kennel registers none and is single-threaded.
+int kennel_clone_process(unsigned long flags);
+// memfd_create(2) is declared only under _GNU_SOURCE. only under _GNU_SOURCE.
 int kennel_memfd_create(const char *name, unsigned int flags);
 // seccomp(2) has no glibc wrapper, and its program is a struct sock_fprog: this takes the
 // instructions (struct sock_filter[count]) and installs them with SECCOMP_SET_MODE_FILTER.
