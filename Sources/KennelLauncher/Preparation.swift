@@ -28,7 +28,7 @@ public enum Preparation {
         let (database, passwdPath, groupPath) = Identity.needsDatabase(user: spec.user, groupAdd: spec.groupAdd)
             ? userDatabase(rootfs: spec.rootfs ?? "/")
             : (UserDatabase(passwd: "", group: ""), "", "")
-        let host = LaunchPlan.Host(environment: environment(), userDatabase: database, passwdPath: passwdPath,
+        let host = LaunchPlan.Host(environment: environment(names: ["TERM"] + passEnv), userDatabase: database, passwdPath: passwdPath,
                                    groupPath: groupPath, randomID: randomID(),
                                    thermalThrottleDirs: thermalThrottleDirs())
         let plan = try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
@@ -88,13 +88,11 @@ public enum Preparation {
                 prefix + "/etc/passwd", prefix + "/etc/group")
     }
 
-    static func environment() -> [String: String] {
+    /// The host variables the plan may use (TERM and those passed by name), and no others.
+    static func environment(names: [String]) -> [String: String] {
         var env: [String: String] = [:]
-        var p = environ
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            p += 1
+        for name in names {
+            if let value = getenv(name) { env[name] = String(cString: value) }
         }
         return env
     }

@@ -80,6 +80,19 @@ struct RootBuilder {
             }
 
         case .directory(let uid, let gid, let mode):
+            // Usually the parent exists (/dev/pts in the new /dev): one mkdirat. Otherwise,
+            // or when the directory is already there, the general path.
+            let (parent, leaf) = try openParentIfPresent(s.target)
+            if let parent {
+                defer { FD.close(parent) }
+                if mkdirat(parent, leaf, mode_t(mode)) == 0 {
+                    try step("chown", s.target) { () throws(Errno) in
+                        _ = try retrying { fchownat(parent, leaf, uid, gid, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) }
+                        _ = try retrying { fchmodat(parent, leaf, mode_t(mode), 0) }
+                    }
+                    return
+                }
+            }
             try makeDirectories(s.target, uid: uid, gid: gid, mode: mode_t(mode))
         }
     }
@@ -177,6 +190,14 @@ struct RootBuilder {
                 }
             }
         }
+    }
+
+    private func openParentIfPresent(_ path: String) throws(LaunchError) -> (Int32?, String) {
+        let slash = path.lastIndex(of: "/") ?? path.startIndex
+        let parentPath = String(path[..<slash])
+        let leaf = String(path[path.index(after: slash)...])
+        let fd = try? InRoot.open(root, parentPath.isEmpty ? "/" : parentPath, flags: Int32(KENNEL_O_PATH) | O_DIRECTORY)
+        return (fd, leaf)
     }
 
     private func openParent(_ path: String) throws(LaunchError) -> (Int32, String) {

@@ -4,17 +4,14 @@ import Glibc
 
 /// Applying capability sets to the current process, through libcap.
 public enum Capabilities {
-    /// The highest capability number this kernel knows.
-    public static var lastCapability: Int32 {
-        if let bytes = try? FD.readFile("/proc/sys/kernel/cap_last_cap"),
-           let n = Int32(String(decoding: bytes, as: UTF8.self).trimmingNewline) { return n }
-        return 40
-    }
+    /// Capability numbers are below 64 (the kernel's masks are 64-bit); numbers this kernel
+    /// does not know are skipped (PR_CAPBSET_DROP answers EINVAL), so no /proc read is needed.
+    static let numbers: ClosedRange<Int32> = 0...63
 
     /// Shrinks the bounding set to `keep` (a 64-bit mask) and clears the ambient set.
     /// Needs CAP_SETPCAP; the permitted set is untouched.
     public static func restrictBounding(to keep: UInt64) throws(Errno) {
-        for cap in 0...lastCapability where keep & (1 << UInt64(cap)) == 0 {
+        for cap in numbers where keep & (1 << UInt64(cap)) == 0 {
             if cap_drop_bound(cap_value_t(cap)) != 0 {
                 let e = errno
                 if e != EINVAL { throw Errno(rawValue: e) }
@@ -27,7 +24,7 @@ public enum Capabilities {
     public static func setProcessSets(_ mask: UInt64) throws(Errno) {
         guard let caps = cap_init() else { throw Errno(rawValue: errno) }
         defer { cap_free(UnsafeMutableRawPointer(caps)) }
-        var values: [cap_value_t] = (0...lastCapability).filter { mask & (1 << UInt64($0)) != 0 }.map { cap_value_t($0) }
+        var values: [cap_value_t] = numbers.filter { mask & (1 << UInt64($0)) != 0 }.map { cap_value_t($0) }
         if !values.isEmpty {
             cap_set_flag(caps, CAP_PERMITTED, Int32(values.count), &values, CAP_SET)
             cap_set_flag(caps, CAP_EFFECTIVE, Int32(values.count), &values, CAP_SET)
@@ -38,13 +35,5 @@ public enum Capabilities {
     /// Keeps permitted capabilities across the uid change that follows (PR_SET_KEEPCAPS).
     public static func setKeepCapabilities(_ on: Bool) throws(Errno) {
         _ = try retrying { kennel_prctl(Int32(KENNEL_PR_SET_KEEPCAPS), on ? 1 : 0, 0, 0, 0) }
-    }
-}
-
-extension String {
-    var trimmingNewline: String {
-        var s = self
-        while s.last == "\n" || s.last == " " { s.removeLast() }
-        return s
     }
 }
