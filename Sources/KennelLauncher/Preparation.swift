@@ -97,10 +97,11 @@ public enum Preparation {
         return env
     }
 
+    /// 12 hex digits from one getrandom(2) call.
     static func randomID() -> String {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        let hex = String(generator.next() & 0xffff_ffff_ffff, radix: 16)
+        return String(repeating: "0", count: 12 - hex.count) + hex
     }
 
     static func thermalThrottleDirs() -> [String] {
