@@ -25,7 +25,7 @@ public struct LaunchError: Error, CustomStringConvertible, Equatable {
         return s
     }
 
-    /// The record the setup child, init or payload sends up the sync channel on failure.
+    /// The record init or the payload sends up the sync channel on failure.
     var wire: String {
         ["error", step, path ?? "", String(errno.rawValue), String(exitCode), detail ?? ""].joined(separator: "\t")
     }
