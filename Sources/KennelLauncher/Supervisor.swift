@@ -87,6 +87,10 @@ public enum Supervisor {
         defer { FD.close(hostMounts) }
         let hostNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in try FD.open("/proc/self/ns/net", O_RDONLY) }
         defer { FD.close(hostNetwork) }
+        // setns into a mount namespace moves the cwd to its root: remember where we were, so
+        // relative paths given by the user (--status-json) still mean what they meant.
+        let workingDirectory = try step("open", ".") { () throws(Errno) in try FD.open(".", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
+        defer { FD.close(workingDirectory) }
 
         // 1. Network and first mount namespace, owned by the host user namespace: container
         //    root will hold no CAP_NET_ADMIN/CAP_NET_RAW over the network (no route changes,
@@ -98,6 +102,7 @@ public enum Supervisor {
             // process in it (the sandbox), taking every mount made here along.
             _ = try? Namespaces.enter(hostMounts)
             _ = try? Namespaces.enter(hostNetwork)
+            _ = fchdir(workingDirectory)
         }
         // 2. Nothing mounted from here on may propagate back to the host.
         try step("make mounts private", "/") { () throws(Errno) in try Mounts.makeRootPrivate() }

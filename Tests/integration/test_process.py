@@ -118,8 +118,9 @@ def test_sigkill_of_kennel_ends_the_whole_sandbox(tmp_path):
 
 def test_status_json_describes_the_running_sandbox(tmp_path):
     status = tmp_path / "s.json"
-    r = kennel("run", "--status-json", str(status), "--user", "1000:100", "--", "sh", "-c",
-               f"sleep 0.3")
+    # A relative path means relative to where kennel was started.
+    r = kennel("run", "--status-json", "s.json", "--user", "1000:100", "--", "sh", "-c",
+               f"sleep 0.3", cwd=tmp_path)
     assert r.returncode == 0
     st = json.loads(status.read_text())
     for key in ("id", "pid", "hostPid", "initHostPid", "mapBase", "namespaces", "capabilities", "uid"):
