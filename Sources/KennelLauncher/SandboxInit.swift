@@ -3,10 +3,10 @@ import Glibc
 import KennelSpec
 import KennelSystem
 
-/// Pid 1 of the sandbox, cloned by the supervisor into the sandbox's user namespace: waits for
-/// its id maps, becomes container root, finishes the root (the mounts tied to the new pid, ipc
-/// and mount namespaces), pivots into it, forks the payload, then reaps orphans and passes
-/// signals on. Its exit ends the pid namespace, which kills whatever the payload left running.
+/// Pid 1 of the sandbox, cloned by the supervisor into the sandbox's user namespace (whose
+/// root is already the sandbox's): waits for its id maps, becomes container root, adds the
+/// mounts tied to the new pid, ipc and mount namespaces, forks the payload, then reaps
+/// orphans and passes signals on. Its exit ends the pid namespace, which kills whatever the payload left running.
 enum SandboxInit {
     static func run(_ launch: Launch, channel: Int32) -> Never {
         let payload: pid_t
@@ -41,25 +41,14 @@ enum SandboxInit {
         if SocketPair.peerClosed(channel) { Proc.exitImmediately(125) }
         try step("sethostname", plan.hostname) { () throws(Errno) in try Proc.setHostname(plan.hostname) }
 
-        // The staging root as seen in this (copied) mount namespace. Copied mounts are
-        // locked and pivot_root refuses a locked new root, so stack an unlocked recursive
-        // copy of it on top (its submounts stay locked) and work in that.
-        let root = try step("bind new root", launch.stagingRoot) { () throws(Errno) in
-            let locked = try FD.open(launch.stagingRoot, Int32(KENNEL_O_PATH) | O_DIRECTORY)
-            defer { FD.close(locked) }
-            let tree = try Mounts.cloneTree(dir: locked, path: "", recursive: true)
-            defer { FD.close(tree) }
-            try Mounts.attach(tree, onto: locked)
-            return try FD.open(launch.stagingRoot, Int32(KENNEL_O_PATH) | O_DIRECTORY)
-        }
-        // /proc of this pid namespace, devpts, mqueue, /dev/shm, masks, read-only paths.
+        // The root is already the sandbox's (the supervisor pivoted before cloning): the mounts
+        // tied to this pid, ipc and mount namespace go on top of it. /proc is mounted over
+        // the host's procfs the supervisor left there (locked: it cannot be uncovered), which
+        // is what lets a user namespace mount a procfs at all (mnt_already_visible).
+        let root = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
         try RootBuilder(root: root).apply(plan.sandboxMounts)
-        // pivot_root, never chroot: the old root is detached and unreachable.
-        try step("pivot_root", plan.rootfs) { () throws(Errno) in
-            _ = try retrying { fchdir(root) }
-            try Mounts.pivotIntoCurrentDirectory()
-        }
         FD.close(root)
+        try step("chdir", "/") { () throws(Errno) in _ = try retrying { chdir("/") } }
 
         SignalSet.installNoOpHandlers(SignalSet.forwarded)
         let pid = try step("fork", "payload") { () throws(Errno) in try Proc.fork() }

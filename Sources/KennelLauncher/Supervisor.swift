@@ -29,7 +29,7 @@ public enum Supervisor {
         let initPid = try createSandbox(launch, channel: channel)
         FD.close(channel.child)
 
-        // 7. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
+        // 8. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
         //    the parent user namespace, so one full range is allowed and setgroups stays
         //    permitted inside. Until then the child is unmapped and waits.
         do throws(Errno) {
@@ -79,7 +79,7 @@ public enum Supervisor {
         }
     }
 
-    /// Steps 1-6: the host-privileged half, then the sandbox's pid 1. Whatever happens, the
+    /// Steps 1-7: the host-privileged half, then the sandbox's pid 1. Whatever happens, the
     /// supervisor is back in the host's mount and network namespaces when this returns.
     private static func createSandbox(_ launch: Launch, channel: SocketPair) throws(LaunchError) -> pid_t {
         let plan = launch.plan
@@ -123,15 +123,23 @@ public enum Supervisor {
         defer { FD.close(root) }
         try RootBuilder(root: root, owner: plan.mapping.base).apply(plan.hostMounts)
 
-        // 4. Loopback up.
+        // 4. pivot_root into the staging root and detach the host's tree (never chroot): the
+        //    sandbox's mount namespace, copied from this one, holds only its own mounts, and
+        //    the supervisor itself returns to the host's namespace below.
+        try step("pivot_root", plan.rootfs) { () throws(Errno) in
+            _ = try retrying { fchdir(root) }
+            try Mounts.pivotIntoCurrentDirectory()
+        }
+
+        // 5. Loopback up.
         try step("bring up", "lo") { () throws(Errno) in try Loopback.bringUp() }
 
-        // 5. A time namespace applies to children only, and clone cannot ask for one.
+        // 6. A time namespace applies to children only, and clone cannot ask for one.
         if launch.namespaces.contains(.time) {
             try step("unshare", "time") { () throws(Errno) in try Namespaces.unshare(.time) }
         }
 
-        // 6. The sandbox's pid 1, cloned into a new user namespace and the namespaces it
+        // 7. The sandbox's pid 1, cloned into a new user namespace and the namespaces it
         //    owns: a mount namespace (copying the mounts above, locked), pid, uts, ipc, cgroup.
         //    It inherits the network namespace made in step 1.
         let kinds = launch.namespaces.subtracting(.time).union(.user)

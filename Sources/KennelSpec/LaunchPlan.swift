@@ -129,6 +129,10 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         // Phase 1, as host root. The root first: everything else is mounted on top of it.
         hostMounts.append(MountStep("/", .bind(source: rootfs, recursive: true), flags: [.readOnly, .noDev]))
         // A sysfs of the sandbox's own network namespace: only host root can mount it.
+        // The host's procfs at /proc, writable, soon covered by the sandbox's own (phase 2):
+        // the kernel lets a user namespace mount procfs only where one is already fully
+        // visible with flags no stricter than the new mount's. Locked, it cannot be uncovered.
+        hostMounts.append(MountStep("/proc", .bind(source: "/proc", recursive: true), flags: .hardened))
         hostMounts.append(MountStep("/sys", .fileSystem(type: "sysfs", options: []), flags: sysfsFlags))
         hostMounts.append(MountStep("/sys/fs/cgroup", .bind(source: "/sys/fs/cgroup", recursive: true),
                                     flags: [.readOnly, .noSuid, .noDev, .noExec]))
