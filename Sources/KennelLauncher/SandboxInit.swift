@@ -30,6 +30,14 @@ enum SandboxInit {
         // (the kennel binary) or /proc/1/mem: the runc CVE-2019-5736 class.
         _ = try step("prctl PR_SET_DUMPABLE") { () throws(Errno) in try Proc.prctl(Int32(KENNEL_PR_SET_DUMPABLE), 0) }
 
+        // The root is already the sandbox's (the supervisor pivoted before cloning). /proc
+        // goes over the host's procfs the supervisor left there (locked: it cannot be
+        // uncovered), which is what lets a user namespace mount a procfs at all. It needs no id
+        // map, so it is mounted while the supervisor writes it.
+        let root = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
+        defer { FD.close(root) }
+        try RootBuilder(root: root).apply(plan.procMounts)
+
         // Until the supervisor has written uid_map/gid_map this process is unmapped, and for
         // any file it would create it is still host uid 0: wait.
         let reply = try step("sync", "maps") { () throws(Errno) in try SocketPair.receive(channel) }
@@ -40,14 +48,11 @@ enum SandboxInit {
         try step("prctl PR_SET_PDEATHSIG") { () throws(Errno) in try Proc.dieWithParent() }
         if SocketPair.peerClosed(channel) { Proc.exitImmediately(125) }
         try step("sethostname", plan.hostname) { () throws(Errno) in try Proc.setHostname(plan.hostname) }
-
-        // The root is already the sandbox's (the supervisor pivoted before cloning): the mounts
-        // tied to this pid, ipc and mount namespace go on top of it. /proc is mounted over
-        // the host's procfs the supervisor left there (locked: it cannot be uncovered), which
-        // is what lets a user namespace mount a procfs at all (mnt_already_visible).
-        let root = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
-        try RootBuilder(root: root).apply(plan.sandboxMounts)
-        FD.close(root)
+        if launch.namespaces.contains(.ipc) {
+            try step("unshare", "ipc") { () throws(Errno) in try Namespaces.unshare(.ipc) }
+        }
+        // Masks and read-only paths in /proc, devpts, /dev/shm and mqueue, owned by container root.
+        try RootBuilder(root: root).apply(plan.namespaceMounts)
         try step("chdir", "/") { () throws(Errno) in _ = try retrying { chdir("/") } }
 
         SignalSet.installNoOpHandlers(SignalSet.forwarded)

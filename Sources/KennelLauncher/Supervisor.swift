@@ -142,7 +142,9 @@ public enum Supervisor {
         // 7. The sandbox's pid 1, cloned into a new user namespace and the namespaces it
         //    owns: a mount namespace (copying the mounts above, locked), pid, uts, ipc, cgroup.
         //    It inherits the network namespace made in step 1.
-        let kinds = launch.namespaces.subtracting(.time).union(.user)
+        // (ipc is left to init: the ipc namespace's mqueue root is owned by whoever creates
+        // it, which must be container root, not the still-unmapped child.)
+        let kinds = launch.namespaces.subtracting([.time, .ipc]).union(.user)
         let pid = try step("clone", kinds.procNames.joined(separator: "+")) { () throws(Errno) in
             try Namespaces.cloneProcess(into: kinds)
         }

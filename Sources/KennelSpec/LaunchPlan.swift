@@ -188,8 +188,16 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
                 uid: mapping.base + identity.uid, gid: mapping.base + identity.gid, mode: 0o700)))
         }
 
-        // Phase 2, as container root in the sandbox's own namespaces.
+        // Phase 2, as container root in the sandbox's own namespaces: first /proc (it needs no
+        // id map, so init mounts it while the supervisor writes the map), then what masks it
+        // and the devpts, shm and mqueue instances, whose owners are container ids.
         sandboxMounts.append(MountStep("/proc", .fileSystem(type: "proc", options: []), flags: .hardened))
+        for path in LaunchPlan.maskedPaths where path.hasPrefix("/proc/") {
+            sandboxMounts.append(MountStep(path, .mask))
+        }
+        for path in LaunchPlan.readOnlyPaths {
+            sandboxMounts.append(MountStep(path, .readOnlyRebind))
+        }
         sandboxMounts.append(MountStep("/dev/pts", .fileSystem(type: "devpts", options: [
             .init("newinstance"), .init("ptmxmode", "0666"), .init("mode", "0620"), .init("gid", "5"),
         ]), flags: [.noSuid, .noExec]))
@@ -197,13 +205,12 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
             .init("mode", "1777"), .init("size", "\(64 << 20)"),
         ]), flags: .hardened))
         sandboxMounts.append(MountStep("/dev/mqueue", .fileSystem(type: "mqueue", options: []), flags: .hardened))
-        for path in LaunchPlan.maskedPaths where path.hasPrefix("/proc/") {
-            sandboxMounts.append(MountStep(path, .mask))
-        }
-        for path in LaunchPlan.readOnlyPaths {
-            sandboxMounts.append(MountStep(path, .readOnlyRebind))
-        }
     }
+
+    /// The phase-2 mount that needs no id map: /proc itself.
+    public var procMounts: [MountStep] { sandboxMounts.filter { $0.target == "/proc" } }
+    /// The other phase-2 mounts, made as mapped container root (their objects belong to it).
+    public var namespaceMounts: [MountStep] { sandboxMounts.filter { $0.target != "/proc" } }
 
     static func tmpfsOptions(mode: String, owner: UInt32, size: UInt64?) -> [MountStep.Option] {
         var o: [MountStep.Option] = [.init("mode", mode), .init("uid", "\(owner)"), .init("gid", "\(owner)")]
