@@ -13,12 +13,25 @@ struct RootBuilder {
     /// id), so they show as root inside rather than as the overflow id; nil inside the
     /// sandbox, where new objects already belong to container root.
     var owner: UInt32? = nil
+    /// The parent directory of the last device node, link or directory made: the ones in
+    /// /dev come in a row. Dropped before every mount, which could cover it.
+    private let parents = ParentCache()
+
+    init(root: Int32, owner: UInt32? = nil) {
+        self.root = root
+        self.owner = owner
+    }
 
     func apply(_ steps: [MountStep]) throws(LaunchError) {
+        defer { parents.clear() }
         for s in steps where s.target != "/" { try apply(s) }
     }
 
     func apply(_ s: MountStep) throws(LaunchError) {
+        switch s.kind {
+        case .bind, .fileSystem, .mask, .readOnlyRebind: parents.clear()
+        case .device, .symlink, .directory: break
+        }
         switch s.kind {
         case .bind(let source, let recursive):
             let stepName = "bind \(source) to"
@@ -62,8 +75,7 @@ struct RootBuilder {
             }
 
         case .device(let hostPath):
-            let (parent, leaf) = try openParent(s.target)
-            defer { FD.close(parent) }
+            let (parent, leaf) = try openCachedParent(s.target)
             try step("mknod", s.target) { () throws(Errno) in
                 let st = try statPath(hostPath)
                 _ = try retrying { mknodat(parent, leaf, S_IFCHR | 0o666, st.st_rdev) }
@@ -72,8 +84,7 @@ struct RootBuilder {
             }
 
         case .symlink(let to):
-            let (parent, leaf) = try openParent(s.target)
-            defer { FD.close(parent) }
+            let (parent, leaf) = try openCachedParent(s.target)
             try step("symlink", s.target) { () throws(Errno) in
                 _ = try retrying { symlinkat(to, parent, leaf) }
                 try chown(parent, leaf)
@@ -82,9 +93,7 @@ struct RootBuilder {
         case .directory(let uid, let gid, let mode):
             // Usually the parent exists (/dev/pts in the new /dev): one mkdirat. Otherwise,
             // or when the directory is already there, the general path.
-            let (parent, leaf) = try openParentIfPresent(s.target)
-            if let parent {
-                defer { FD.close(parent) }
+            if let (parent, leaf) = try? openCachedParent(s.target) {
                 if mkdirat(parent, leaf, mode_t(mode)) == 0 {
                     try step("chown", s.target) { () throws(Errno) in
                         _ = try retrying { fchownat(parent, leaf, uid, gid, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) }
@@ -192,11 +201,18 @@ struct RootBuilder {
         }
     }
 
-    private func openParentIfPresent(_ path: String) throws(LaunchError) -> (Int32?, String) {
+    /// Like `openParent`, but the fd belongs to the cache: callers do not close it.
+    private func openCachedParent(_ path: String) throws(LaunchError) -> (Int32, String) {
         let slash = path.lastIndex(of: "/") ?? path.startIndex
-        let parentPath = String(path[..<slash])
+        let parentPath = slash == path.startIndex ? "/" : String(path[..<slash])
         let leaf = String(path[path.index(after: slash)...])
-        let fd = try? InRoot.open(root, parentPath.isEmpty ? "/" : parentPath, flags: Int32(KENNEL_O_PATH) | O_DIRECTORY)
+        if parents.fd >= 0, parents.path == parentPath { return (parents.fd, leaf) }
+        parents.clear()
+        let fd = try step("open", parentPath) { () throws(Errno) in
+            try InRoot.open(root, parentPath, flags: Int32(KENNEL_O_PATH) | O_DIRECTORY)
+        }
+        parents.path = parentPath
+        parents.fd = fd
         return (fd, leaf)
     }
 
@@ -221,4 +237,18 @@ struct RootBuilder {
         _ = try retrying { stat(path, &st) }
         return st
     }
+}
+
+/// One open parent directory, reused while steps stay in it.
+private final class ParentCache {
+    var path = ""
+    var fd: Int32 = -1
+
+    func clear() {
+        if fd >= 0 { FD.close(fd) }
+        fd = -1
+        path = ""
+    }
+
+    deinit { clear() }
 }
