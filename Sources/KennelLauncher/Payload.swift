@@ -6,22 +6,33 @@ import KennelSystem
 /// The last process kennel runs: it applies every restriction in the order the kernel
 /// requires and execs the user's command. Nothing it does may be undone from inside.
 enum Payload {
-    static func run(_ launch: Launch, channel: Int32) -> Never {
-        let plan = launch.plan
+    /// `ready` (from init) says the root is finished; until then only the seccomp programs
+    /// that allow every later step (kennel's own) are loaded.
+    static func run(_ launch: Launch, channel: Int32, ready: Int32) -> Never {
         let error: LaunchError
         do throws(LaunchError) {
-            try restrictAndExec(launch)
+            try restrictAndExec(launch, ready: ready)
         } catch let e {
             error = e
         }
         try? SocketPair.send(channel, error.wire)
-        _ = plan
         Proc.exitImmediately(error.exitCode)
     }
 
-    private static func restrictAndExec(_ launch: Launch) throws(LaunchError) -> Never {
+    private static func restrictAndExec(_ launch: Launch, ready: Int32) throws(LaunchError) -> Never {
         let plan = launch.plan
         SignalSet.resetDispositions(SignalSet.forwarded + [SIGCHLD, SIGPIPE])
+
+        // Early, while init finishes the root: kennel's hardening program, and the policy when
+        // it is kennel's own (Docker's default allows every step below). CAP_SYS_ADMIN in this
+        // user namespace allows loading without no_new_privs. A policy from a file may refuse
+        // what follows, so it is loaded last, as runc does.
+        let earlyPolicy = !isProfileFile(plan.seccomp)
+        try step("seccomp", "hardening") { () throws(Errno) in try SeccompFilter.install(program: launch.seccomp.hardening) }
+        if earlyPolicy { try loadPolicy(launch) }
+        let go = try step("sync", "ready") { () throws(Errno) in try SocketPair.receive(ready) }
+        guard go == "ready" else { Proc.exitImmediately(125) }
+        FD.close(ready)
 
         // The working directory must exist inside, and be inside: a cwd reached through a
         // leaked fd (/proc/self/fd/N, the runc CVE-2024-21626 class) is refused.
@@ -43,8 +54,8 @@ enum Payload {
         try step("close_range", "3-") { () throws(Errno) in try FD.closeOnExecFrom(3) }
 
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which only holds
-        // before the capabilities shrink: load first (the filter allows what follows).
-        if !plan.noNewPrivileges { try loadFilters(launch) }
+        // before the capabilities shrink.
+        if !earlyPolicy && !plan.noNewPrivileges { try loadPolicy(launch) }
 
         // Bounding and ambient sets first (needs CAP_SETPCAP), then the run-as ids (needs
         // CAP_SETUID/SETGID, still held in full), then permitted/effective/inheritable.
@@ -61,14 +72,18 @@ enum Payload {
         SignalSet.unblockAll()
         if plan.noNewPrivileges {
             try step("prctl PR_SET_NO_NEW_PRIVS") { () throws(Errno) in try Proc.setNoNewPrivileges() }
-            try loadFilters(launch)
+            if !earlyPolicy { try loadPolicy(launch) }
         }
         let e = Proc.exec(executable, plan.command, plan.environment)
         throw LaunchError("exec", plan.command[0], e, exitCode: e == .noSuchFileOrDirectory ? 127 : 126)
     }
 
-    private static func loadFilters(_ launch: Launch) throws(LaunchError) {
-        try step("seccomp", "hardening") { () throws(Errno) in try SeccompFilter.install(program: launch.seccomp.hardening) }
+    private static func isProfileFile(_ s: SandboxSpec.Seccomp) -> Bool {
+        if case .profile = s { return true }
+        return false
+    }
+
+    private static func loadPolicy(_ launch: Launch) throws(LaunchError) {
         if let policy = launch.seccomp.policy {
             try step("seccomp", "policy") { () throws(Errno) in try SeccompFilter.install(program: policy) }
         }

@@ -51,15 +51,23 @@ enum SandboxInit {
         if launch.namespaces.contains(.ipc) {
             try step("unshare", "ipc") { () throws(Errno) in try Namespaces.unshare(.ipc) }
         }
+        // The payload is forked now, before the last mounts: it loads its seccomp programs
+        // (the kernel compiles them, the slowest single step) while init finishes the root,
+        // and waits for `ready` before anything that depends on the root.
+        SignalSet.installNoOpHandlers(SignalSet.forwarded)
+        let ready = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
+        let pid = try step("fork", "payload") { () throws(Errno) in try Proc.fork() }
+        if pid == 0 {
+            FD.close(ready.parent)
+            Payload.run(launch, channel: channel, ready: ready.child)
+        }
+        FD.close(ready.child)
+        defer { FD.close(ready.parent) }
+
         // Masks and read-only paths in /proc, devpts, /dev/shm and mqueue, owned by container root.
         try RootBuilder(root: root).apply(plan.namespaceMounts)
         try step("chdir", "/") { () throws(Errno) in _ = try retrying { chdir("/") } }
-
-        SignalSet.installNoOpHandlers(SignalSet.forwarded)
-        let pid = try step("fork", "payload") { () throws(Errno) in try Proc.fork() }
-        if pid == 0 {
-            Payload.run(launch, channel: channel)
-        }
+        try step("sync", "ready") { () throws(Errno) in try SocketPair.send(ready.parent, "ready") }
         return pid
     }
 
