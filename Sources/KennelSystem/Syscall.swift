@@ -6,20 +6,9 @@ import SystemPackage
 
 /// The one place that turns a C return value into `throws(Errno)`: errno is read first,
 /// before anything else can overwrite it, and EINTR is retried here and nowhere else.
+/// Works for the `int` and `ssize_t` results of libc calls alike.
 @inline(__always)
-public func retrying(_ call: () -> Int32) throws(Errno) -> Int32 {
-    while true {
-        let result = call()
-        if result >= 0 { return result }
-        let code = errno
-        if code == EINTR { continue }
-        throw Errno(rawValue: code)
-    }
-}
-
-/// As `retrying`, for calls returning `Int` (read, write).
-@inline(__always)
-public func retrying(_ call: () -> Int) throws(Errno) -> Int {
+public func retrying<Result: FixedWidthInteger & SignedInteger>(_ call: () -> Result) throws(Errno) -> Result {
     while true {
         let result = call()
         if result >= 0 { return result }
