@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "ckennel.h"
 #include <sched.h>
-#include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -51,7 +50,6 @@ int kennel_openat2(int dfd, const char *path, uint64_t flags, uint64_t mode, uin
     struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
     return (int)syscall(SYS_openat2, dfd, path, &how, sizeof how);
 }
-int kennel_wifexited(int status) { return WIFEXITED(status); }
 int kennel_wexitstatus(int status) { return WEXITSTATUS(status); }
 int kennel_wifsignaled(int status) { return WIFSIGNALED(status); }
 int kennel_wtermsig(int status) { return WTERMSIG(status); }
@@ -66,5 +64,5 @@ int kennel_seccomp_set_filter(const void *instructions, unsigned short count) {
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 int kennel_clone_process(unsigned long flags) {
-    return (int)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    return (int)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 }

@@ -25,15 +25,46 @@ public struct LaunchError: Error, CustomStringConvertible, Equatable {
         return s
     }
 
-    /// The record init or the payload sends up the sync channel on failure.
+    /// The record init or the payload sends up the sync channel on failure: tab-separated
+    /// fields, each with `%`, tab and newline percent-escaped (paths may hold any of them).
     var wire: String {
-        ["error", step, path ?? "", String(errno.rawValue), String(exitCode), detail ?? ""].joined(separator: "\t")
+        ["error", step, path ?? "", String(errno.rawValue), String(exitCode), detail ?? ""]
+            .map(LaunchError.escape).joined(separator: "\t")
     }
 
     init?(wire: String) {
-        let f = wire.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        let f = wire.split(separator: "\t", omittingEmptySubsequences: false).map { LaunchError.unescape(String($0)) }
         guard f.count == 6, f[0] == "error", let e = Int32(f[3]), let code = Int32(f[4]) else { return nil }
         self.init(f[1], f[2].isEmpty ? nil : f[2], Errno(rawValue: e), exitCode: code, detail: f[5].isEmpty ? nil : f[5])
+    }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s.unicodeScalars {
+            switch c {
+            case "%": out += "%25"
+            case "\t": out += "%09"
+            case "\n": out += "%0A"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    static func unescape(_ s: String) -> String {
+        var out = ""
+        var scalars = s.unicodeScalars.makeIterator()
+        while let c = scalars.next() {
+            guard c == "%" else { out.unicodeScalars.append(c); continue }
+            let hex = String([scalars.next(), scalars.next()].compactMap { $0.map(Character.init) })
+            switch hex {
+            case "25": out += "%"
+            case "09": out += "\t"
+            case "0A": out += "\n"
+            default: out += "%" + hex
+            }
+        }
+        return out
     }
 }
 
@@ -47,3 +78,4 @@ func step<T>(_ name: String, _ path: String? = nil, exitCode: Int32 = 125,
         throw LaunchError(name, path, error, exitCode: exitCode)
     }
 }
+

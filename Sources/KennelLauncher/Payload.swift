@@ -34,23 +34,8 @@ enum Payload {
         guard go == "ready" else { Proc.exitImmediately(125) }
         FD.close(ready)
 
-        // The working directory must exist inside, and be inside: a cwd reached through a
-        // leaked fd (/proc/self/fd/N, the runc CVE-2024-21626 class) is refused.
-        try step("chdir", plan.workdir) { () throws(Errno) in
-            do throws(Errno) {
-                _ = try retrying { chdir(plan.workdir) }
-            } catch where plan.workdirIsDefault && error == .noSuchFileOrDirectory {
-                _ = try retrying { chdir("/") }  // an image user whose home does not exist
-            }
-        }
-        var cwd = [CChar](repeating: 0, count: 4096)
-        if getcwd(&cwd, cwd.count) == nil || cwd.first != 0x2f /* "/" */ {
-            throw LaunchError("chdir", plan.workdir, Errno(rawValue: EACCES), detail: "working directory is outside the sandbox")
-        }
-
-        let executable = try resolveExecutable(plan)
-
-        // Only 0, 1 and 2 reach the payload: everything else closes at execve.
+        // Only 0, 1 and 2 reach the payload: everything else closes at execve (init already
+        // closed what it inherited; the channel stays open for errors until then).
         try step("close_range", "3-") { () throws(Errno) in try FD.closeOnExecFrom(3) }
 
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which only holds
@@ -68,6 +53,22 @@ enum Payload {
         try step("capabilities", "permitted") { () throws(Errno) in
             try Capabilities.setProcessSets(id.uid == 0 ? plan.capabilities.mask : 0)
         }
+
+        // As the run-as user, with its permissions: the working directory must exist inside,
+        // and be inside (a cwd reached through a leaked fd, /proc/self/fd/N, is the runc
+        // CVE-2024-21626 class), and COMMAND is looked up in the sandbox's PATH.
+        try step("chdir", plan.workdir) { () throws(Errno) in
+            do throws(Errno) {
+                _ = try retrying { chdir(plan.workdir) }
+            } catch where plan.workdirIsDefault && error == .noSuchFileOrDirectory {
+                _ = try retrying { chdir("/") }  // an image user whose home does not exist
+            }
+        }
+        var cwd = [CChar](repeating: 0, count: 4096)
+        if getcwd(&cwd, cwd.count) == nil || cwd.first != 0x2f /* "/" */ {
+            throw LaunchError("chdir", plan.workdir, Errno(rawValue: EACCES), detail: "working directory is outside the sandbox")
+        }
+        let executable = try resolveExecutable(plan)
 
         SignalSet.unblockAll()
         if plan.noNewPrivileges {

@@ -36,7 +36,7 @@ public enum Preparation {
 
         // The cache key names everything the programs depend on; a profile file is part of
         // it byte for byte, so an edited file is compiled (and validated) again.
-        var key = Array("arch=\(target.nativeArch);kernel=\(target.kernel.0).\(target.kernel.1);caps=\(plan.capabilities);".utf8)
+        var key = Array("arch=\(target.nativeArch);kernel=\(target.kernel.0).\(target.kernel.1);caps=\(plan.capabilities);libseccomp=\(SeccompFilter.libraryVersion);".utf8)
         var profileBytes: [UInt8]?
         switch spec.seccomp {
         case .builtinDefault:
@@ -56,7 +56,9 @@ public enum Preparation {
             case .unconfined: profile = nil
             case .profile(let path): profile = try SeccompProfile.decode(profileBytes ?? [], source: path)
             }
-            var architectures = [target.nativeArch]
+            // The hardening program covers the same architectures as Docker's profile would
+            // (x86 and x32 on x86_64), so `unconfined` still runs 32-bit programs.
+            var architectures = (try? SeccompProfile.builtinDefault.compile(for: target).architectures) ?? [target.nativeArch]
             var policy: [UInt8]?
             if let profile {
                 let compiled = try profile.compile(for: target)
@@ -79,9 +81,12 @@ public enum Preparation {
         func read(_ relative: String) -> String {
             guard let root = try? FD.open(rootfs, O_RDONLY | O_DIRECTORY) else { return "" }
             defer { FD.close(root) }
-            guard let fd = try? InRoot.open(root, relative, flags: O_RDONLY) else { return "" }
+            // Non-blocking and checked to be a regular file: an image's FIFO or device node
+            // at /etc/passwd must neither hang kennel nor be opened as a device by host root.
+            guard let fd = try? InRoot.open(root, relative, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return "" }
             defer { FD.close(fd) }
-            return (try? FD.readAll(fd)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            guard let st = try? FD.fstat(fd), (st.st_mode & S_IFMT) == S_IFREG else { return "" }
+            return (try? FD.readAll(fd, limit: 4 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         }
         let prefix = rootfs == "/" ? "" : rootfs
         return (UserDatabase(passwd: read("etc/passwd"), group: read("etc/group")),

@@ -106,14 +106,7 @@ struct RootBuilder {
         }
     }
 
-    private func attributes(_ f: MountStep.Flags) -> MountAttributes {
-        var a: MountAttributes = []
-        if f.contains(.readOnly) { a.insert(.readOnly) }
-        if f.contains(.noSuid) { a.insert(.noSuid) }
-        if f.contains(.noDev) { a.insert(.noDev) }
-        if f.contains(.noExec) { a.insert(.noExec) }
-        return a
-    }
+    private func attributes(_ f: MountStep.Flags) -> MountAttributes { MountAttributes(f) }
 
     private func mountNew(_ type: String, options: [(String, String?)], flags: MountStep.Flags,
                           onto target: Int32, at path: String) throws(LaunchError) {
@@ -251,4 +244,15 @@ private final class ParentCache {
     }
 
     deinit { clear() }
+}
+
+extension MountAttributes {
+    /// The kernel attributes for a plan's mount flags.
+    init(_ f: MountStep.Flags) {
+        self = []
+        if f.contains(.readOnly) { insert(.readOnly) }
+        if f.contains(.noSuid) { insert(.noSuid) }
+        if f.contains(.noDev) { insert(.noDev) }
+        if f.contains(.noExec) { insert(.noExec) }
+    }
 }

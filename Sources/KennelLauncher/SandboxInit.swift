@@ -26,9 +26,12 @@ enum SandboxInit {
         // it died before the prctl took effect, its end of the channel has hung up: stop.
         try step("prctl PR_SET_PDEATHSIG") { () throws(Errno) in try Proc.dieWithParent() }
         if SocketPair.peerClosed(channel) { Proc.exitImmediately(125) }
+        // Nothing the supervisor or kennel's caller had open survives into the sandbox but
+        // the channel: no path back to the host through /proc/self/fd/N.
+        try step("close_range", "3-") { () throws(Errno) in try FD.closeAllAbove2(except: channel) }
         // Not dumpable: the payload cannot ptrace this process nor open its /proc/1/exe
         // (the kennel binary) or /proc/1/mem: the runc CVE-2019-5736 class.
-        _ = try step("prctl PR_SET_DUMPABLE") { () throws(Errno) in try Proc.prctl(Int32(KENNEL_PR_SET_DUMPABLE), 0) }
+        try step("prctl PR_SET_DUMPABLE") { () throws(Errno) in try Proc.setDumpable(false) }
 
         // The root is already the sandbox's (the supervisor pivoted before cloning). /proc
         // goes over the host's procfs the supervisor left there (locked: it cannot be
@@ -43,8 +46,10 @@ enum SandboxInit {
         let reply = try step("sync", "maps") { () throws(Errno) in try SocketPair.receive(channel) }
         guard reply == "maps" else { Proc.exitImmediately(125) }
         // Become container root: from here every file created lands on the host as base+id.
-        // A credential change clears the parent-death signal: set it again.
+        // A credential change also resets dumpability (to fs.suid_dumpable) and clears the
+        // parent-death signal: set both again.
         try step("setresuid/setresgid", "0:0") { () throws(Errno) in try Proc.setIdentity(uid: 0, gid: 0, groups: []) }
+        try step("prctl PR_SET_DUMPABLE") { () throws(Errno) in try Proc.setDumpable(false) }
         try step("prctl PR_SET_PDEATHSIG") { () throws(Errno) in try Proc.dieWithParent() }
         if SocketPair.peerClosed(channel) { Proc.exitImmediately(125) }
         try step("sethostname", plan.hostname) { () throws(Errno) in try Proc.setHostname(plan.hostname) }
@@ -54,7 +59,6 @@ enum SandboxInit {
         // The payload is forked now, before the last mounts: it loads its seccomp programs
         // (the kernel compiles them, the slowest single step) while init finishes the root,
         // and waits for `ready` before anything that depends on the root.
-        SignalSet.installNoOpHandlers(SignalSet.forwarded)
         let ready = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
         let pid = try step("fork", "payload") { () throws(Errno) in try Proc.fork() }
         if pid == 0 {
@@ -80,7 +84,7 @@ enum SandboxInit {
             while let (pid, status) = (try? Proc.wait(-1, nohang: true)) ?? nil {
                 if pid == payload { Proc.exitImmediately(status.shellCode) }
             }
-            let (signal, _, code) = waited.waitWithCode()
+            let (signal, code) = waited.wait()
             if signal != SIGCHLD && code != SI_KERNEL { Proc.send(signal, to: payload) }
         }
     }

@@ -20,7 +20,9 @@ public enum Supervisor {
         }
 
         // Signals are blocked before the child exists so none is lost before the wait loop;
-        // the child inherits the mask, and the payload clears it just before execve.
+        // the child inherits the mask, and the payload clears it just before execve. SIGCHLD
+        // inherited as ignored would make the kernel reap children silently: never wait blind.
+        signal(SIGCHLD, SIG_DFL)
         let waited = SignalSet(SignalSet.forwarded + [SIGCHLD])
         waited.block()
 
@@ -29,7 +31,7 @@ public enum Supervisor {
         let initPid = try createSandbox(launch, channel: channel)
         FD.close(channel.child)
 
-        // 8. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
+        // 9. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
         //    the parent user namespace, so one full range is allowed and setgroups stays
         //    permitted inside. Until then the child is unmapped and waits.
         do throws(Errno) {
@@ -52,7 +54,10 @@ public enum Supervisor {
                 break
             }
             guard let message else { break }
-            if let error = LaunchError(wire: message) { failure = error }
+            // The first error is the cause; later ones (a peer's broken pipe) are effects.
+            guard failure == nil else { continue }
+            failure = LaunchError(wire: message)
+                ?? LaunchError("read sync channel", nil, Errno(rawValue: EPROTO), detail: "unexpected message")
         }
 
         if let failure {
@@ -68,7 +73,7 @@ public enum Supervisor {
         }
 
         while true {
-            let (signal, _, code) = waited.waitWithCode()
+            let (signal, code) = waited.wait()
             if signal == SIGCHLD {
                 if let (_, status) = try? Proc.wait(initPid, nohang: true) { return status.shellCode }
                 continue
@@ -97,12 +102,11 @@ public enum Supervisor {
         //    no raw or packet sockets) and cannot undo the mounts made here (they arrive
         //    locked in the sandbox's own mount namespace).
         try step("unshare", "net+mnt") { () throws(Errno) in try Namespaces.unshare([.network, .mount]) }
+        var returned = false
         defer {
-            // Back to the host's namespaces; the private mount namespace ends with the last
-            // process in it (the sandbox), taking every mount made here along.
-            _ = try? Namespaces.enter(hostMounts)
-            _ = try? Namespaces.enter(hostNetwork)
-            _ = fchdir(workingDirectory)
+            // On an error path: back to the host's namespaces before reporting. (Success
+            // returns through `returnToHost` below, which checks.)
+            if !returned { _ = try? returnToHost(hostMounts, hostNetwork, workingDirectory) }
         }
         // 2. Nothing mounted from here on may propagate back to the host.
         try step("make mounts private", "/") { () throws(Errno) in try Mounts.makeRootPrivate() }
@@ -110,11 +114,13 @@ public enum Supervisor {
         // 3. Host-privileged mounts in the staging root: the image, a sysfs of this network
         //    namespace (only host root may mount one), private /dev and /tmp, hidden host
         //    paths, the user's binds.
-        let rootFlags: MountAttributes = [.readOnly, .noDev]
+        // The plan's first step is the root itself; it is attached at the staging path (the
+        // only mount made by path), and everything else is made relative to it.
+        let rootStep = plan.hostMounts.first { $0.target == "/" }
         try step("bind rootfs", plan.rootfs) { () throws(Errno) in
             let tree = try Mounts.cloneTree(path: plan.rootfs, recursive: true)
             defer { FD.close(tree) }
-            try Mounts.setAttributes(tree, set: rootFlags, recursive: true)
+            try Mounts.setAttributes(tree, set: MountAttributes(rootStep?.flags ?? [.readOnly, .noDev]), recursive: true)
             try Mounts.attach(tree, at: launch.stagingRoot)
         }
         let root = try step("open", launch.stagingRoot) { () throws(Errno) in
@@ -149,10 +155,26 @@ public enum Supervisor {
             try Namespaces.cloneProcess(into: kinds)
         }
         if pid == 0 {
-            FD.close(channel.parent)
             SandboxInit.run(launch, channel: channel.child)
         }
+        // 8. Back to the host's namespaces (and working directory); the private mount namespace
+        //    ends here, living on only as the sandbox's copy. A supervisor left in the sandbox's
+        //    root would write --status-json through paths the sandbox controls: fatal.
+        returned = true
+        do throws(LaunchError) {
+            try returnToHost(hostMounts, hostNetwork, workingDirectory)
+        } catch {
+            Proc.send(SIGKILL, to: pid)
+            _ = try? Proc.wait(pid)
+            throw error
+        }
         return pid
+    }
+
+    private static func returnToHost(_ mounts: Int32, _ network: Int32, _ cwd: Int32) throws(LaunchError) {
+        try step("setns", "host mount namespace") { () throws(Errno) in try Namespaces.enter(mounts) }
+        try step("setns", "host network namespace") { () throws(Errno) in try Namespaces.enter(network) }
+        try step("fchdir", "working directory") { () throws(Errno) in _ = try retrying { fchdir(cwd) } }
     }
 
     static func printError(_ e: LaunchError) {
@@ -225,14 +247,3 @@ public struct SandboxStatus: Codable, Equatable {
     public var network: String
 }
 
-extension SignalSet {
-    /// Like `wait`, also returning si_code (SI_USER for kill(2), SI_KERNEL for the terminal).
-    func waitWithCode() -> (Int32, pid_t, Int32) {
-        var set = raw
-        var info = siginfo_t()
-        while true {
-            let s = sigwaitinfo(&set, &info)
-            if s > 0 { return (s, info._sifields._kill.si_pid, info.si_code) }
-        }
-    }
-}

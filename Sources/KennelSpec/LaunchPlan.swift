@@ -42,7 +42,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     /// Docker's read-only paths.
     public static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
-    /// Devices a runtime provides, bound from the host's /dev.
+    /// Devices a runtime provides, made with the host's device numbers.
     public static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
 
     /// Paths of the host's root hidden behind empty tmpfs in the embedded default: homes,
@@ -148,12 +148,11 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         }
         hostMounts.append(MountStep("/tmp", .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
             mode: "1777", owner: rootID, size: nil)), flags: [.noSuid, .noDev]))
-        // A private /dev: tmpfs with the six devices bound from the host, and the usual links.
+        // A private /dev: tmpfs with the six device nodes, and the usual links.
         hostMounts.append(MountStep("/dev", .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
             mode: "755", owner: rootID, size: 64 << 20)), flags: [.noSuid, .noExec]))
         for name in LaunchPlan.devices {
-            hostMounts.append(MountStep("/dev/" + name, .device(hostPath: "/dev/" + name), flags: [.noSuid, .noExec],
-                                        createTarget: true))
+            hostMounts.append(MountStep("/dev/" + name, .device(hostPath: "/dev/" + name)))
         }
         for dir in ["/dev/pts", "/dev/shm", "/dev/mqueue"] {
             hostMounts.append(MountStep(dir, .directory(uid: rootID, gid: rootID, mode: 0o755)))

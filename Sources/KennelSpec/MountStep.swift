@@ -12,7 +12,8 @@ public struct MountStep: Codable, Equatable, Sendable {
         case mask
         /// Makes an existing mount point read-only in place. Missing targets are skipped.
         case readOnlyRebind
-        /// Character devices the sandbox gets in its private /dev, bound from the host's.
+        /// A character device node made in the sandbox's private /dev with the numbers of the
+        /// host's `hostPath` (mknod as host root, in a tmpfs of the host user namespace).
         case device(hostPath: String)
         /// A symbolic link, e.g. /dev/fd → /proc/self/fd.
         case symlink(to: String)

@@ -26,14 +26,11 @@ public enum Capabilities {
         defer { cap_free(UnsafeMutableRawPointer(caps)) }
         var values: [cap_value_t] = numbers.filter { mask & (1 << UInt64($0)) != 0 }.map { cap_value_t($0) }
         if !values.isEmpty {
-            cap_set_flag(caps, CAP_PERMITTED, Int32(values.count), &values, CAP_SET)
-            cap_set_flag(caps, CAP_EFFECTIVE, Int32(values.count), &values, CAP_SET)
+            for flag in [CAP_PERMITTED, CAP_EFFECTIVE] where cap_set_flag(caps, flag, Int32(values.count), &values, CAP_SET) != 0 {
+                throw Errno(rawValue: errno)
+            }
         }
         if cap_set_proc(caps) != 0 { throw Errno(rawValue: errno) }
     }
 
-    /// Keeps permitted capabilities across the uid change that follows (PR_SET_KEEPCAPS).
-    public static func setKeepCapabilities(_ on: Bool) throws(Errno) {
-        _ = try retrying { kennel_prctl(Int32(KENNEL_PR_SET_KEEPCAPS), on ? 1 : 0, 0, 0, 0) }
-    }
 }

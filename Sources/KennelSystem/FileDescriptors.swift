@@ -18,7 +18,7 @@ public enum FD {
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
         var offset = 0
         while offset < bytes.count {
-            let n = try retrying { bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) } }
+            let n = try retrying { bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress.map { $0 + offset }, $0.count - offset) } }
             offset += n
         }
     }
@@ -32,7 +32,7 @@ public enum FD {
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while out.count < limit {
-            let n = try retrying { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) } }
+            let n = try retrying { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             if n == 0 { break }
             out += buffer[0..<n]
         }
@@ -59,8 +59,12 @@ public enum FD {
         _ = try retrying { kennel_close_range(first, UInt32.max, Int32(KENNEL_CLOSE_RANGE_CLOEXEC)) }
     }
 
-    public static func setCloseOnExec(_ fd: Int32) {
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    /// Closes every descriptor above 2 except `keep`: whatever the caller of kennel passed
+    /// down, and whatever the supervisor had open, must never be reachable from the sandbox
+    /// (through /proc/self/fd/N, before execve: the runc CVE-2024-21626 class).
+    public static func closeAllAbove2(except keep: Int32) throws(Errno) {
+        if keep > 3 { _ = try retrying { kennel_close_range(3, UInt32(keep - 1), 0) } }
+        _ = try retrying { kennel_close_range(UInt32(max(keep + 1, 3)), UInt32.max, 0) }
     }
 
     public static func fstat(_ fd: Int32) throws(Errno) -> stat {
@@ -88,11 +92,13 @@ public struct SocketPair {
         _ = try retrying { bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
     }
 
-    /// Receives one message; nil at end of file.
+    /// Receives one message; nil at end of file. A message longer than the buffer is an
+    /// error (EMSGSIZE), never silently cut.
     public static func receive(_ fd: Int32) throws(Errno) -> String? {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = try retrying { buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) } }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = try retrying { buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC)) } }
         if n == 0 { return nil }
+        if n > buffer.count { throw Errno(rawValue: EMSGSIZE) }
         return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 

@@ -72,7 +72,7 @@ public enum Mounts {
         _ = try retrying { chdir("/") }
     }
 
-    /// The file system magic of an open file (PROC_SUPER_MAGIC, SYSFS_MAGIC, ...).
+    /// The file system magic of an open file (PROC_SUPER_MAGIC, ...).
     public static func fileSystemMagic(_ fd: Int32) throws(Errno) -> Int {
         let magic = kennel_fstatfs_type(fd)
         if magic < 0 { throw Errno(rawValue: errno) }

@@ -40,7 +40,7 @@ public enum Namespaces {
     /// 0 in the child, its pid in the parent. With `.pid`, the child is pid 1 there.
     /// Time namespaces cannot be requested here; unshare(.time) first, children inherit it.
     public static func cloneProcess(into kinds: NamespaceSet) throws(Errno) -> pid_t {
-        try retrying { kennel_clone_process(UInt(kinds.rawValue)) }
+        try retrying { kennel_clone_process(UInt(kinds.rawValue) | UInt(SIGCHLD)) }
     }
 
     /// True if this kernel offers time namespaces (Linux 5.6+ with CONFIG_TIME_NS).

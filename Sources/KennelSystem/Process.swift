@@ -38,14 +38,14 @@ public enum Proc {
         return r == 0 ? nil : (r, ExitStatus(waitStatus: status))
     }
 
-    /// execve(2); returns only by throwing.
+    /// execve(2); returns only when it failed, with the reason.
     public static func exec(_ path: String, _ argv: [String], _ env: [String]) -> Errno {
         withCStringArray(argv) { a in
             withCStringArray(env) { e in
                 _ = execve(path, a, e)
+                return Errno(rawValue: errno)  // before the strings are freed
             }
         }
-        return Errno(rawValue: errno)
     }
 
     /// _exit(2): leaves without running atexit handlers or flushing stdio shared with the parent.
@@ -58,6 +58,13 @@ public enum Proc {
     /// Asks the kernel to SIGKILL this process when its parent dies.
     public static func dieWithParent() throws(Errno) {
         _ = try prctl(Int32(KENNEL_PR_SET_PDEATHSIG), UInt(SIGKILL))
+    }
+
+    /// PR_SET_DUMPABLE. Not dumpable: no ptrace, no /proc/PID/{mem,exe,fd} for others.
+    /// The kernel resets it on every credential change and on execve.
+    public static func setDumpable(_ on: Bool) throws(Errno) {
+        _ = try prctl(Int32(KENNEL_PR_SET_DUMPABLE), on ? 1 : 0)
+        if try prctl(Int32(KENNEL_PR_GET_DUMPABLE)) != (on ? 1 : 0) { throw Errno(rawValue: EPERM) }
     }
 
     public static func setNoNewPrivileges() throws(Errno) {

@@ -2,14 +2,11 @@ import CKennel
 import CSeccomp
 import Glibc
 
-/// A libseccomp filter context. Built in the supervisor before fork (the rule compilation is
-/// the slow part) and loaded by the payload as the last step before execve.
+/// A libseccomp filter context: rules in, a classic-BPF program out (`program()`), which
+/// kennel caches and the payload installs with `install(program:)`.
 public final class SeccompFilter {
     private let context: scmp_filter_ctx
 
-    /// Which rule a name was skipped for: syscalls this libseccomp does not know are ignored,
-    /// as Docker does, so that one profile serves older and newer systems.
-    public private(set) var unknownSyscalls: [String] = []
 
     public enum Action: Sendable {
         case allow, errno(UInt16), killThread, killProcess, trap, trace(UInt16), log
@@ -46,8 +43,6 @@ public final class SeccompFilter {
     public init(defaultAction: Action, extraArchitectures: [String]) throws(Errno) {
         guard let ctx = seccomp_init(defaultAction.raw) else { throw Errno(rawValue: EINVAL) }
         context = ctx
-        // libseccomp would set no_new_privs itself on load; kennel decides that separately.
-        _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
         // A binary tree over syscall numbers instead of a linear chain: each syscall (and
         // the kernel's per-syscall cache precomputation at load) walks O(log n) instructions.
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
@@ -61,13 +56,18 @@ public final class SeccompFilter {
 
     deinit { seccomp_release(context) }
 
+    /// libseccomp's version, e.g. "2.5.4": programs it generated are cached under it.
+    public static var libraryVersion: String {
+        guard let v = seccomp_version() else { return "unknown" }
+        return "\(v.pointee.major).\(v.pointee.minor).\(v.pointee.micro)"
+    }
+
     /// Adds one rule; all conditions must hold for it to match.
     public func add(syscall name: String, action: Action, conditions: [Condition]) throws(Errno) {
         let number = seccomp_syscall_resolve_name(name)
-        if number == __NR_SCMP_ERROR {
-            unknownSyscalls.append(name)
-            return
-        }
+        // Syscalls this libseccomp does not know are skipped, as Docker does, so that one
+        // profile serves older and newer systems.
+        if number == __NR_SCMP_ERROR { return }
         var args: [scmp_arg_cmp] = conditions.map { c in
             let op: scmp_compare
             switch c.compare {

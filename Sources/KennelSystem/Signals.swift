@@ -26,24 +26,15 @@ public struct SignalSet {
         sigprocmask(SIG_SETMASK, &empty, nil)
     }
 
-    /// Waits for one of these signals; returns the signal and the sending pid.
-    public func wait() -> (signal: Int32, sender: pid_t) {
+    /// Waits for one of these signals; returns it with si_code (SI_USER for kill(2),
+    /// SI_KERNEL for the terminal). Blocked signals are queued even for a pid-namespace init,
+    /// which the kernel otherwise shields from signals it has no handler for.
+    public func wait() -> (signal: Int32, code: Int32) {
         var set = raw
         var info = siginfo_t()
         while true {
             let s = sigwaitinfo(&set, &info)
-            if s > 0 { return (s, info._sifields._kill.si_pid) }
-        }
-    }
-
-    /// A handler that does nothing, so that the pid-namespace init (which the kernel shields
-    /// from signals it has no handler for) still receives them, blocked, for sigwaitinfo.
-    public static func installNoOpHandlers(_ signals: [Int32]) {
-        for s in signals {
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = { _ in }
-            sigemptyset(&action.sa_mask)
-            sigaction(s, &action, nil)
+            if s > 0 { return (s, info.si_code) }
         }
     }
 

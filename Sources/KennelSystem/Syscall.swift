@@ -70,10 +70,15 @@ extension Errno {
     public var message: String { String(cString: strerror(rawValue)) }
 }
 
-/// Calls `body` with a C string for each of `strings`, NUL-terminated array included.
+/// Calls `body` with a NUL-terminated array of C strings (argv/envp style). The strings are
+/// freed after `body` returns: read errno inside `body`, not after.
 public func withCStringArray<R>(_ strings: [String], _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { for p in pointers { free(p) } }
-    return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+    let array = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
+    for (i, s) in strings.enumerated() { (array + i).initialize(to: strdup(s)) }
+    (array + strings.count).initialize(to: nil)
+    defer {
+        for i in 0..<strings.count { free(array[i]) }
+        array.deallocate()
+    }
+    return body(array)
 }

@@ -43,19 +43,33 @@ def probe(check, *check_args, opts=(), expect_rc=0, **kw):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+# The map bases the tests use: only processes in user namespaces with these maps are kennel's.
+TEST_MAP_BASES = {199001, 300000}
+
+
 def user_namespace_pids():
-    """Pids of processes in a user namespace other than ours (sandboxes are such processes)."""
+    """Pids of kennel sandbox processes: in a user namespace other than ours whose uid map
+    starts at one of the bases the tests use (other tools' containers are left alone)."""
     mine = os.readlink("/proc/self/ns/user")
     out = set()
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
         try:
-            if os.readlink(f"/proc/{p}/ns/user") != mine:
+            if os.readlink(f"/proc/{p}/ns/user") == mine:
+                continue
+            with open(f"/proc/{p}/uid_map") as f:
+                fields = f.readline().split()
+            if len(fields) == 3 and fields[0] == "0" and int(fields[1]) in TEST_MAP_BASES:
                 out.add(int(p))
-        except OSError:
+        except (OSError, ValueError):
             pass
     return out
+
+
+def host_mounts_naming_kennel():
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if "/run/kennel" in line or "kennel" in line.split()[4]]
 
 
 def wait_gone(pids, timeout=10.0):
@@ -71,8 +85,8 @@ def wait_gone(pids, timeout=10.0):
 
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind():
-    """After every test: no new process in another user namespace survives, and kennel's
-    staging directory holds nothing."""
+    """After every test: no sandbox process this test started survives, and no mount of
+    kennel's appears in the host's mount table (they belong in private namespaces only)."""
     before = user_namespace_pids()
     yield
     leftover = wait_gone(user_namespace_pids() - before, timeout=10)
@@ -82,9 +96,7 @@ def leaves_nothing_behind():
         except OSError:
             pass
     assert not leftover, f"sandbox processes left behind: {sorted(leftover)}"
-    staging = pathlib.Path("/run/kennel/root")
-    if staging.exists():
-        assert list(staging.iterdir()) == [], "kennel's staging root is not empty on the host"
+    assert host_mounts_naming_kennel() == [], "a kennel mount leaked into the host's mount namespace"
 
 
 @pytest.fixture

@@ -112,6 +112,8 @@ def test_sigkill_of_kennel_ends_the_whole_sandbox(tmp_path):
         p.kill()
         p.wait()
     assert wait_gone(sandbox) == set(), "sandbox processes survived kennel's SIGKILL"
+    from conftest import host_mounts_naming_kennel
+    assert host_mounts_naming_kennel() == []
     assert os.listdir("/run/kennel/root") == []
     assert status.exists()  # kennel removes nothing the user did not ask for
 
@@ -140,3 +142,22 @@ def test_payload_cannot_push_input_into_the_terminal():
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_an_image_cannot_exec_through_inherited_descriptors(tmp_path):
+    # The runc CVE-2024-21626 class: an image whose command is a symlink through
+    # /proc/self/fd/N would run a host binary if kennel (or its caller) left a directory fd
+    # open in the sandbox before execve. Give kennel extra directory fds and try every N.
+    from test_filesystem import minimal_rootfs
+    root = minimal_rootfs(tmp_path)
+    for n in range(3, 16):
+        os.symlink(f"/proc/self/fd/{n}/../../../../../../../../usr/bin/true", root / f"esc{n}")
+    extra = [os.open("/", os.O_RDONLY | os.O_DIRECTORY), os.open("/usr", os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        for n in range(3, 16):
+            r = subprocess.run([KENNEL, "run", "--rootfs", str(root), "--", f"/esc{n}"], pass_fds=extra,
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode in (126, 127), (n, r.returncode, r.stderr)
+    finally:
+        for fd in extra:
+            os.close(fd)

@@ -47,26 +47,21 @@ enum {
 };
 
 enum {
-    KENNEL_RESOLVE_NO_XDEV = 0x01,
     KENNEL_RESOLVE_NO_MAGICLINKS = 0x02,
-    KENNEL_RESOLVE_NO_SYMLINKS = 0x04,
-    KENNEL_RESOLVE_BENEATH = 0x08,
     KENNEL_RESOLVE_IN_ROOT = 0x10,
 };
 
 enum {
     KENNEL_CLOSE_RANGE_CLOEXEC = 4,
     KENNEL_PR_SET_PDEATHSIG = 1,
+    KENNEL_PR_GET_DUMPABLE = 3,
     KENNEL_PR_SET_DUMPABLE = 4,
     KENNEL_PR_SET_KEEPCAPS = 8,
-    KENNEL_PR_CAPBSET_READ = 23,
     KENNEL_PR_CAPBSET_DROP = 24,
     KENNEL_PR_SET_NO_NEW_PRIVS = 38,
-    KENNEL_PR_GET_NO_NEW_PRIVS = 39,
     KENNEL_PR_CAP_AMBIENT = 47,
     KENNEL_PR_CAP_AMBIENT_CLEAR_ALL = 4,
     KENNEL_PROC_SUPER_MAGIC = 0x9fa0,
-    KENNEL_SYSFS_MAGIC = 0x62656572,
     KENNEL_MNT_DETACH = 2,
     KENNEL_MS_REC = 16384,
     KENNEL_MS_PRIVATE = (1 << 18),
@@ -97,7 +92,6 @@ int kennel_mount_setattr(int dfd, const char *path, unsigned int flags,
 // openat2(2) takes a struct open_how; this spreads it into fixed arguments.
 int kennel_openat2(int dfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 // The wait-status accessors are function-like macros.
-int kennel_wifexited(int status);
 int kennel_wexitstatus(int status);
 int kennel_wifsignaled(int status);
 int kennel_wtermsig(int status);
@@ -108,12 +102,13 @@ int kennel_setresuid(uid_t r, uid_t e, uid_t s);
 int kennel_setresgid(gid_t r, gid_t e, gid_t s);
 // fstatfs(2) lives in <sys/vfs.h>, which Swift's Glibc module does not export; returns f_type or -1.
 long kennel_fstatfs_type(int fd);
-// clone(2) as fork does it (no new stack, SIGCHLD to the parent) but with namespace flags,
-// so the child starts as pid 1 of a new pid namespace inside a new user namespace. glibc's
+// clone(2) as fork does it (no new stack), with the caller's flags (namespaces, exit signal),
+// so the child can start as pid 1 of a new pid namespace inside a new user namespace. glibc's
 // clone() wants a separate stack and a callback, and fork() takes no flags. As with any raw
-// clone, glibc's atfork handlers do not run: kennel registers none and is single-threaded.
+// clone, glibc's atfork handlers do not run and its cached thread id is stale in the child:
+// kennel registers no handlers, is single-threaded, and never raise()s after the clone.
 int kennel_clone_process(unsigned long flags);
-// memfd_create(2) is declared only under _GNU_SOURCE. only under _GNU_SOURCE.
+// memfd_create(2) is declared only under _GNU_SOURCE.
 int kennel_memfd_create(const char *name, unsigned int flags);
 // seccomp(2) has no glibc wrapper, and its program is a struct sock_fprog: this takes the
 // instructions (struct sock_filter[count]) and installs them with SECCOMP_SET_MODE_FILTER.
