@@ -13,13 +13,16 @@ struct RootBuilder {
     /// id), so they show as root inside rather than as the overflow id; nil inside the
     /// sandbox, where new objects already belong to container root.
     var owner: UInt32? = nil
+    /// The sandbox's pid namespace (an open /proc/self/ns/pid_for_children), for `.procfs`.
+    var pidNamespace: Int32? = nil
     /// The parent directory of the last device node, link or directory made: the ones in
     /// /dev come in a row. Dropped before every mount, which could cover it.
     private let parents = ParentCache()
 
-    init(root: Int32, owner: UInt32? = nil) {
+    init(root: Int32, owner: UInt32? = nil, pidNamespace: Int32? = nil) {
         self.root = root
         self.owner = owner
+        self.pidNamespace = pidNamespace
     }
 
     func apply(_ steps: [MountStep]) throws(LaunchError) {
@@ -29,7 +32,7 @@ struct RootBuilder {
 
     func apply(_ s: MountStep) throws(LaunchError) {
         switch s.kind {
-        case .bind, .fileSystem, .mask, .readOnlyRebind: parents.clear()
+        case .bind, .fileSystem, .procfs, .mask, .readOnlyRebind: parents.clear()
         case .device, .symlink, .directory: break
         }
         switch s.kind {
@@ -49,7 +52,20 @@ struct RootBuilder {
             guard let target = try openTarget(s, createAs: .directory) else { return }
             defer { FD.close(target) }
             try mountNew(type, options: options.map { ($0.key, $0.value) }, flags: s.flags, onto: target, at: s.target)
-            if type == "proc" { try verifyProc(at: s.target) }
+
+        case .procfs:
+            guard let target = try openTarget(s, createAs: nil) else {
+                throw LaunchError("mount target", s.target, Errno(rawValue: ENOENT), detail: "the root has no /proc directory")
+            }
+            defer { FD.close(target) }
+            guard let pidNamespace else { throw LaunchError("mount procfs on", s.target, Errno(rawValue: EINVAL)) }
+            try step("mount proc on", s.target) { () throws(Errno) in
+                let fs = try Mounts.newFileSystem("proc", options: [], fdOptions: [("pidns", pidNamespace)],
+                                                  attributes: attributes(s.flags))
+                defer { FD.close(fs) }
+                try Mounts.attach(fs, onto: target)
+            }
+            try verifyProc(at: s.target)
 
         case .mask:
             guard let target = try openTarget(s, createAs: nil) else { return }

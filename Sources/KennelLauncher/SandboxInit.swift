@@ -4,9 +4,9 @@ import KennelSpec
 import KennelSystem
 
 /// Pid 1 of the sandbox, cloned by the supervisor into the sandbox's user namespace (whose
-/// root is already the sandbox's): waits for its id maps, becomes container root, adds the
-/// mounts tied to the new pid, ipc and mount namespaces, forks the payload, then reaps
-/// orphans and passes signals on. Its exit ends the pid namespace, which kills whatever the payload left running.
+/// root, /proc included, is already the sandbox's): waits for its id maps, becomes container
+/// root, creates the ipc namespace and the mounts whose objects belong to container root,
+/// forks the payload, then reaps orphans and passes signals on. Its exit ends the pid namespace, which kills whatever the payload left running.
 enum SandboxInit {
     static func run(_ launch: Launch, channel: Int32) -> Never {
         let payload: pid_t
@@ -33,14 +33,6 @@ enum SandboxInit {
         // (the kennel binary) or /proc/1/mem: the runc CVE-2019-5736 class.
         try step("prctl PR_SET_DUMPABLE") { () throws(Errno) in try Proc.setDumpable(false) }
 
-        // The root is already the sandbox's (the supervisor pivoted before cloning). /proc
-        // goes over the host's procfs the supervisor left there (locked: it cannot be
-        // uncovered), which is what lets a user namespace mount a procfs at all. It needs no id
-        // map, so it is mounted while the supervisor writes it.
-        let root = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
-        defer { FD.close(root) }
-        try RootBuilder(root: root).apply(plan.procMounts)
-
         // Until the supervisor has written uid_map/gid_map this process is unmapped, and for
         // any file it would create it is still host uid 0: wait.
         let reply = try step("sync", "maps") { () throws(Errno) in try SocketPair.receive(channel) }
@@ -53,9 +45,12 @@ enum SandboxInit {
         try step("prctl PR_SET_PDEATHSIG") { () throws(Errno) in try Proc.dieWithParent() }
         if SocketPair.peerClosed(channel) { Proc.exitImmediately(125) }
         try step("sethostname", plan.hostname) { () throws(Errno) in try Proc.setHostname(plan.hostname) }
-        if launch.namespaces.contains(.ipc) {
-            try step("unshare", "ipc") { () throws(Errno) in try Namespaces.unshare(.ipc) }
-        }
+        // The sandbox's own mount namespace, owned by its user namespace: a copy of the
+        // supervisor's, every mount locked (container root cannot unmount /proc, the masks or
+        // the read-only root to see what is below). And its ipc namespace, made by container
+        // root so that the mqueue root belongs to it.
+        let own = launch.namespaces.intersection([.mount, .ipc])
+        try step("unshare", own.procNames.joined(separator: "+")) { () throws(Errno) in try Namespaces.unshare(own) }
         // The payload is forked now, before the last mounts: it loads its seccomp programs
         // (the kernel compiles them, the slowest single step) while init finishes the root,
         // and waits for `ready` before anything that depends on the root.
@@ -68,8 +63,11 @@ enum SandboxInit {
         FD.close(ready.child)
         defer { FD.close(ready.parent) }
 
-        // Masks and read-only paths in /proc, devpts, /dev/shm and mqueue, owned by container root.
-        try RootBuilder(root: root).apply(plan.namespaceMounts)
+        // devpts, /dev/shm and mqueue, owned by container root. (The root is already the
+        // sandbox's: the supervisor pivoted before cloning, and mounted /proc.)
+        let root = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
+        defer { FD.close(root) }
+        try RootBuilder(root: root).apply(plan.sandboxMounts)
         try step("chdir", "/") { () throws(Errno) in _ = try retrying { chdir("/") } }
         try step("sync", "ready") { () throws(Errno) in try SocketPair.send(ready.parent, "ready") }
         return pid

@@ -31,7 +31,7 @@ public enum Supervisor {
         let initPid = try createSandbox(launch, channel: channel)
         FD.close(channel.child)
 
-        // 9. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
+        // 10. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
         //    the parent user namespace, so one full range is allowed and setgroups stays
         //    permitted inside. Until then the child is unmapped and waits.
         do throws(Errno) {
@@ -84,7 +84,7 @@ public enum Supervisor {
         }
     }
 
-    /// Steps 1-7: the host-privileged half, then the sandbox's pid 1. Whatever happens, the
+    /// Steps 1-9: the host-privileged half, then the sandbox's pid 1. Whatever happens, the
     /// supervisor is back in the host's mount and network namespaces when this returns.
     private static func createSandbox(_ launch: Launch, channel: SocketPair) throws(LaunchError) -> pid_t {
         let plan = launch.plan
@@ -96,6 +96,10 @@ public enum Supervisor {
         // relative paths given by the user (--status-json) still mean what they meant.
         let workingDirectory = try step("open", ".") { () throws(Errno) in try FD.open(".", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
         defer { FD.close(workingDirectory) }
+
+        // The host's procfs, to find the sandbox's pid namespace after the pivot below.
+        let hostProc = try step("open", "/proc") { () throws(Errno) in try FD.open("/proc", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
+        defer { FD.close(hostProc) }
 
         // 1. Network and first mount namespace, owned by the host user namespace: container
         //    root will hold no CAP_NET_ADMIN/CAP_NET_RAW over the network (no route changes,
@@ -113,9 +117,8 @@ public enum Supervisor {
 
         // 3. Host-privileged mounts in the staging root: the image, a sysfs of this network
         //    namespace (only host root may mount one), private /dev and /tmp, hidden host
-        //    paths, the user's binds.
-        // The plan's first step is the root itself; it is attached at the staging path (the
-        // only mount made by path), and everything else is made relative to it.
+        //    paths, the user's binds. The plan's first step is the root itself, attached at the
+        //    staging path (the only mount made by path); the rest are made relative to it.
         let rootStep = plan.hostMounts.first { $0.target == "/" }
         try step("bind rootfs", plan.rootfs) { () throws(Errno) in
             let tree = try Mounts.cloneTree(path: plan.rootfs, recursive: true)
@@ -130,8 +133,7 @@ public enum Supervisor {
         try RootBuilder(root: root, owner: plan.mapping.base).apply(plan.hostMounts)
 
         // 4. pivot_root into the staging root and detach the host's tree (never chroot): the
-        //    sandbox's mount namespace, copied from this one, holds only its own mounts, and
-        //    the supervisor itself returns to the host's namespace below.
+        //    sandbox's mount namespace, copied from this one, holds only its own mounts.
         try step("pivot_root", plan.rootfs) { () throws(Errno) in
             _ = try retrying { fchdir(root) }
             try Mounts.pivotIntoCurrentDirectory()
@@ -140,28 +142,40 @@ public enum Supervisor {
         // 5. Loopback up.
         try step("bring up", "lo") { () throws(Errno) in try Loopback.bringUp() }
 
-        // 6. A time namespace applies to children only, and clone cannot ask for one.
-        if launch.namespaces.contains(.time) {
-            try step("unshare", "time") { () throws(Errno) in try Namespaces.unshare(.time) }
+        // 6. The sandbox's pid (and time) namespace, owned by the host user namespace: host
+        //    root mounts its procfs below, and container root holds no privilege over it. Both
+        //    apply to children only.
+        let childNamespaces = launch.namespaces.intersection([.pid, .time])
+        try step("unshare", childNamespaces.procNames.joined(separator: "+")) { () throws(Errno) in
+            try Namespaces.unshare(childNamespaces)
         }
 
-        // 7. The sandbox's pid 1, cloned into a new user namespace and the namespaces it
-        //    owns: a mount namespace (copying the mounts above, locked), pid, uts, ipc, cgroup.
-        //    It inherits the network namespace made in step 1.
-        // (ipc is left to init: the ipc namespace's mqueue root is owned by whoever creates
-        // it, which must be container root, not the still-unmapped child.)
-        let kinds = launch.namespaces.subtracting([.time, .ipc]).union(.user)
+        // 7. The sandbox's pid 1: pid 1 of that pid namespace, in a new user namespace with the
+        //    uts and cgroup namespaces it owns, still in this (host-owned) mount namespace and
+        //    the network namespace of step 1. It makes its own mount namespace (a locked copy of
+        //    this one) and ipc namespace once it is container root.
+        let kinds = launch.namespaces.intersection([.uts, .cgroup]).union(.user)
         let pid = try step("clone", kinds.procNames.joined(separator: "+")) { () throws(Errno) in
             try Namespaces.cloneProcess(into: kinds)
         }
         if pid == 0 {
             SandboxInit.run(launch, channel: channel.child)
         }
-        // 8. Back to the host's namespaces (and working directory); the private mount namespace
-        //    ends here, living on only as the sandbox's copy. A supervisor left in the sandbox's
-        //    root would write --status-json through paths the sandbox controls: fatal.
-        returned = true
         do throws(LaunchError) {
+            // 8. /proc of the sandbox's pid namespace (a procfs shows the namespace named at
+            //    mount time) with Docker's masked and read-only paths, made by host root here,
+            //    so that the sandbox's mount namespace copies them locked.
+            let pidNamespace = try step("open", "/proc/\(pid)/ns/pid") { () throws(Errno) in
+                try FD.openAt(hostProc, "\(pid)/ns/pid", O_RDONLY)
+            }
+            defer { FD.close(pidNamespace) }
+            let sandboxRoot = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
+            defer { FD.close(sandboxRoot) }
+            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace).apply(plan.procMounts)
+
+            // 9. Back to the host's namespaces (and working directory). A supervisor left in the
+            //    sandbox's root would write --status-json through paths the sandbox controls.
+            returned = true
             try returnToHost(hostMounts, hostNetwork, workingDirectory)
         } catch {
             Proc.send(SIGKILL, to: pid)

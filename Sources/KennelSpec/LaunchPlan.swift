@@ -12,8 +12,12 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     /// Mounts made by host root in the host-owned mount namespace (phase 1). Inside the
     /// sandbox's own mount namespace they are locked: container root cannot undo them.
     public var hostMounts: [MountStep]
-    /// Mounts made by container root inside the new pid and mount namespaces (phase 2):
-    /// the ones the kernel ties to those namespaces (/proc, devpts, mqueue) and what masks them.
+    /// The sandbox's /proc and what masks it, made by host root as soon as the sandbox's pid
+    /// namespace has its pid 1 (a procfs shows one pid namespace), before the sandbox's own
+    /// mount namespace copies them, locked.
+    public var procMounts: [MountStep]
+    /// Mounts made by container root inside the sandbox's namespaces (phase 2): the ones whose
+    /// objects must belong to container ids (devpts, /dev/shm, mqueue of its ipc namespace).
     public var sandboxMounts: [MountStep]
     public var hostname: String
     public var environment: [String]
@@ -113,6 +117,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         environment = ordered.map { "\($0.0)=\($0.1)" }
 
         hostMounts = []
+        procMounts = []
         sandboxMounts = []
         buildMounts(spec: spec, host: host)
     }
@@ -129,10 +134,16 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         // Phase 1, as host root. The root first: everything else is mounted on top of it.
         hostMounts.append(MountStep("/", .bind(source: rootfs, recursive: true), flags: [.readOnly, .noDev]))
         // A sysfs of the sandbox's own network namespace: only host root can mount it.
-        // The host's procfs at /proc, writable, soon covered by the sandbox's own (phase 2):
-        // the kernel lets a user namespace mount procfs only where one is already fully
-        // visible with flags no stricter than the new mount's. Locked, it cannot be uncovered.
-        hostMounts.append(MountStep("/proc", .bind(source: "/proc", recursive: true), flags: .hardened))
+        // /proc of the sandbox's own pid namespace, with Docker's masked and read-only paths,
+        // made by host root once the sandbox's pid 1 exists: in the sandbox they are locked,
+        // so even container root with CAP_SYS_ADMIN cannot unmount them to see what is below.
+        procMounts = [MountStep("/proc", .procfs, flags: .hardened)]
+        for path in LaunchPlan.maskedPaths where path.hasPrefix("/proc/") {
+            procMounts.append(MountStep(path, .mask))
+        }
+        for path in LaunchPlan.readOnlyPaths {
+            procMounts.append(MountStep(path, .readOnlyRebind))
+        }
         hostMounts.append(MountStep("/sys", .fileSystem(type: "sysfs", options: []), flags: sysfsFlags))
         hostMounts.append(MountStep("/sys/fs/cgroup", .bind(source: "/sys/fs/cgroup", recursive: true),
                                     flags: [.readOnly, .noSuid, .noDev, .noExec]))
@@ -187,16 +198,8 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
                 uid: mapping.base + identity.uid, gid: mapping.base + identity.gid, mode: 0o700)))
         }
 
-        // Phase 2, as container root in the sandbox's own namespaces: first /proc (it needs no
-        // id map, so init mounts it while the supervisor writes the map), then what masks it
-        // and the devpts, shm and mqueue instances, whose owners are container ids.
-        sandboxMounts.append(MountStep("/proc", .fileSystem(type: "proc", options: []), flags: .hardened))
-        for path in LaunchPlan.maskedPaths where path.hasPrefix("/proc/") {
-            sandboxMounts.append(MountStep(path, .mask))
-        }
-        for path in LaunchPlan.readOnlyPaths {
-            sandboxMounts.append(MountStep(path, .readOnlyRebind))
-        }
+        // Phase 2, as container root in the sandbox's own namespaces: the devpts, shm and
+        // mqueue instances, whose owners are container ids.
         sandboxMounts.append(MountStep("/dev/pts", .fileSystem(type: "devpts", options: [
             .init("newinstance"), .init("ptmxmode", "0666"), .init("mode", "0620"), .init("gid", "5"),
         ]), flags: [.noSuid, .noExec]))
@@ -205,11 +208,6 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         ]), flags: .hardened))
         sandboxMounts.append(MountStep("/dev/mqueue", .fileSystem(type: "mqueue", options: []), flags: .hardened))
     }
-
-    /// The phase-2 mount that needs no id map: /proc itself.
-    public var procMounts: [MountStep] { sandboxMounts.filter { $0.target == "/proc" } }
-    /// The other phase-2 mounts, made as mapped container root (their objects belong to it).
-    public var namespaceMounts: [MountStep] { sandboxMounts.filter { $0.target != "/proc" } }
 
     static func tmpfsOptions(mode: String, owner: UInt32, size: UInt64?) -> [MountStep.Option] {
         var o: [MountStep.Option] = [.init("mode", mode), .init("uid", "\(owner)"), .init("gid", "\(owner)")]

@@ -7,6 +7,9 @@ public struct MountStep: Codable, Equatable, Sendable {
         /// A fresh file system instance (`tmpfs`, `proc`, `sysfs`, `devpts`, `mqueue`) with
         /// fsconfig options, `nil` values being flags.
         case fileSystem(type: String, options: [Option])
+        /// The procfs of the sandbox's pid namespace, mounted by host root before the sandbox
+        /// exists (fsconfig `pidns`), so it arrives locked and shows only the sandbox.
+        case procfs
         /// Hides a file (with the sandbox's /dev/null) or a directory (with an empty
         /// read-only tmpfs). Missing targets are skipped.
         case mask

@@ -49,10 +49,14 @@ public enum Mounts {
     }
 
     /// Creates a new, detached file system instance: fsopen, each option, create, fsmount.
-    public static func newFileSystem(_ type: String, options: [(String, String?)],
+    /// `fdOptions` pass file descriptors (e.g. procfs's `pidns`: whose pid namespace it shows).
+    public static func newFileSystem(_ type: String, options: [(String, String?)], fdOptions: [(String, Int32)] = [],
                                      attributes: MountAttributes) throws(Errno) -> Int32 {
         let fs = try retrying { kennel_fsopen(type, UInt32(KENNEL_FSOPEN_CLOEXEC)) }
         defer { FD.close(fs) }
+        for (key, fd) in fdOptions {
+            _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_SET_FD), key, nil, fd) }
+        }
         for (key, value) in options {
             if let value {
                 _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_SET_STRING), key, value, 0) }

@@ -279,11 +279,13 @@ final class LaunchPlanTests: XCTestCase {
         XCTAssertFalse(try plan { $0.user = "svc" }.hostMounts.contains { $0.target == "/srv/svc" })
     }
 
-    // MARK: mounts, phase 2 (container root)
+    // MARK: /proc (host root, once pid 1 exists) and phase 2 (container root)
 
-    func testSandboxMountsProcFirstThenMasksAndReadOnlyPaths() throws {
+    func testProcFirstThenMasksAndReadOnlyPathsThenNamespaceMounts() throws {
         let p = try plan()
-        XCTAssertEqual(p.sandboxMounts.first, MountStep("/proc", .fileSystem(type: "proc", options: []), flags: .hardened))
+        XCTAssertEqual(p.procMounts.first, MountStep("/proc", .procfs, flags: .hardened))
+        XCTAssertFalse(p.hostMounts.contains { $0.target.hasPrefix("/proc") }, "/proc needs the sandbox's pid namespace")
+        XCTAssertFalse(p.sandboxMounts.contains { $0.target.hasPrefix("/proc") }, "/proc is made by host root, locked")
         XCTAssertTrue(p.sandboxMounts.contains(MountStep("/dev/pts", .fileSystem(type: "devpts", options: [
             .init("newinstance"), .init("ptmxmode", "0666"), .init("mode", "0620"), .init("gid", "5"),
         ]), flags: [.noSuid, .noExec])))
@@ -296,15 +298,15 @@ final class LaunchPlanTests: XCTestCase {
                          "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
                          "/proc/timer_stats"]
         for path in procMasks {
-            let i = try XCTUnwrap(p.sandboxMounts.firstIndex(of: MountStep(path, .mask)), path)
+            let i = try XCTUnwrap(p.procMounts.firstIndex(of: MountStep(path, .mask)), path)
             XCTAssertGreaterThan(i, 0, "\(path) is masked after /proc is mounted")
         }
         for path in ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"] {
-            XCTAssertTrue(p.sandboxMounts.contains(MountStep(path, .readOnlyRebind)), path)
+            XCTAssertTrue(p.procMounts.contains(MountStep(path, .readOnlyRebind)), path)
         }
         // Every one of Docker's masked paths is masked exactly once, in the phase that can see it.
         for path in LaunchPlan.maskedPaths {
-            let count = (p.hostMounts + p.sandboxMounts).filter { $0 == MountStep(path, .mask) }.count
+            let count = (p.hostMounts + p.procMounts + p.sandboxMounts).filter { $0 == MountStep(path, .mask) }.count
             XCTAssertEqual(count, 1, path)
         }
         XCTAssertEqual(LaunchPlan.maskedPaths.count, 12)

@@ -191,3 +191,16 @@ def test_rename_race_on_a_mount_target_never_reaches_the_host(tmp_path):
         t.join()
     assert codes <= {0, 125}
     assert list(host_dir.iterdir()) == [], "a mount or file landed on the host"
+
+
+def test_proc_and_masks_stay_locked_even_for_cap_sys_admin():
+    # /proc, its masks and read-only paths, /sys and the root are made by host root and reach
+    # the sandbox locked: with every capability and no seccomp policy, unmounting fails and
+    # no host process ever shows.
+    r = kennel("run", "--cap-add", "ALL", "--seccomp", "unconfined", "--", "sh", "-c",
+               "for m in /proc/keys /proc/sys /proc /sys/firmware /sys /; do umount $m 2>/dev/null; "
+               "umount -l $m 2>/dev/null; done; ls /proc | grep -c '^[0-9]'; cat /proc/keys | wc -c; "
+               "touch /proc/sys/kernel/x 2>/dev/null || echo ro")
+    assert r.returncode == 0, r.stderr
+    pids, keys, ro = r.stdout.split()
+    assert int(pids) <= 4 and keys == "0" and ro == "ro", r.stdout
