@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
@@ -65,4 +67,12 @@ int kennel_seccomp_set_filter(const void *instructions, unsigned short count) {
 }
 int kennel_clone_process(unsigned long flags) {
     return (int)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+}
+int kennel_accept_nonblocking(int listener) { return accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+int kennel_signalfd(const void *mask) { return signalfd(-1, (const sigset_t *)mask, SFD_CLOEXEC); }
+long kennel_signalfd_read(int fd, int *signal, int *code) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n == (ssize_t)sizeof info) { *signal = (int)info.ssi_signo; *code = info.ssi_code; }
+    return n;
 }

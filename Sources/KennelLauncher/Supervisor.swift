@@ -28,7 +28,22 @@ public enum Supervisor {
 
         let channel = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
         defer { FD.close(channel.parent) }
-        let initPid = try createSandbox(launch, channel: channel)
+        // Published ports are bound first, on the host: a port in use fails before anything
+        // exists. The relay runs in the wait loop below, once the payload started.
+        var relay: PortRelay?
+        var hostNetwork: Int32 = -1
+        var sandboxNetwork: Int32 = -1
+        defer {
+            relay?.closeAll()
+            if hostNetwork >= 0 { FD.close(hostNetwork) }
+            if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
+        }
+        if !plan.publish.isEmpty {
+            hostNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in try FD.open("/proc/self/ns/net", O_RDONLY) }
+            relay = try PortRelay(plan.publish, hostNetwork: hostNetwork)
+        }
+        let initPid: pid_t
+        (initPid, sandboxNetwork) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil)
         FD.close(channel.child)
 
         // 10. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
@@ -72,21 +87,51 @@ public enum Supervisor {
             writeStatus(path: path, plan: plan, initPid: initPid, launch: launch)
         }
 
+        if let relay {
+            return try relayAndWait(relay.attached(to: sandboxNetwork), signals: waited, initPid: initPid)
+        }
         while true {
             let (signal, code) = waited.wait()
-            if signal == SIGCHLD {
-                if let (_, status) = try? Proc.wait(initPid, nohang: true) { return status.shellCode }
-                continue
+            if let status = handle(signal, code: code, initPid: initPid) { return status }
+        }
+    }
+
+    /// One signal: SIGCHLD may mean init ended (its status is returned); the forwarded ones go
+    /// to init, unless the terminal sent them to the whole foreground group, which the payload
+    /// received already.
+    private static func handle(_ signal: Int32, code: Int32, initPid: pid_t) -> Int32? {
+        if signal == SIGCHLD {
+            if let (_, status) = try? Proc.wait(initPid, nohang: true) { return status.shellCode }
+            return nil
+        }
+        if code != SI_KERNEL { Proc.send(signal, to: initPid) }
+        return nil
+    }
+
+    /// The wait loop with published ports: one poll(2) over a signalfd and the relay's sockets.
+    private static func relayAndWait(_ relay: PortRelay, signals: SignalSet, initPid: pid_t) throws(LaunchError) -> Int32 {
+        let signalFD = try step("signalfd") { () throws(Errno) in try signals.fileDescriptor() }
+        defer { FD.close(signalFD) }
+        while true {
+            var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)] + relay.pollSet()
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                throw LaunchError("poll", nil, Errno(rawValue: errno))
             }
-            // A signal the terminal sent to the foreground group reached the payload already.
-            if code == SI_KERNEL { continue }
-            Proc.send(signal, to: initPid)
+            if fds[0].revents != 0 {
+                while let (signal, code) = SignalSet.read(signalFD) {
+                    if let status = handle(signal, code: code, initPid: initPid) { return status }
+                }
+            }
+            relay.service(fds[1...])
         }
     }
 
     /// Steps 1-9: the host-privileged half, then the sandbox's pid 1. Whatever happens, the
     /// supervisor is back in the host's mount and network namespaces when this returns.
-    private static func createSandbox(_ launch: Launch, channel: SocketPair) throws(LaunchError) -> pid_t {
+    /// Returns init's pid, and an fd to the sandbox's network namespace when `keepNetwork`.
+    private static func createSandbox(_ launch: Launch, channel: SocketPair,
+                                      keepNetwork: Bool) throws(LaunchError) -> (pid_t, Int32) {
         let plan = launch.plan
         let hostMounts = try step("open", "/proc/self/ns/mnt") { () throws(Errno) in try FD.open("/proc/self/ns/mnt", O_RDONLY) }
         defer { FD.close(hostMounts) }
@@ -106,6 +151,12 @@ public enum Supervisor {
         //    no raw or packet sockets) and cannot undo the mounts made here (they arrive
         //    locked in the sandbox's own mount namespace).
         try step("unshare", "net+mnt") { () throws(Errno) in try Namespaces.unshare([.network, .mount]) }
+        var sandboxNetwork: Int32 = -1
+        if keepNetwork {
+            sandboxNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in
+                try FD.open("/proc/self/ns/net", O_RDONLY)
+            }
+        }
         var returned = false
         defer {
             // On an error path: back to the host's namespaces before reporting. (Success
@@ -180,9 +231,10 @@ public enum Supervisor {
         } catch {
             Proc.send(SIGKILL, to: pid)
             _ = try? Proc.wait(pid)
+            if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
             throw error
         }
-        return pid
+        return (pid, sandboxNetwork)
     }
 
     private static func returnToHost(_ mounts: Int32, _ network: Int32, _ cwd: Int32) throws(LaunchError) {

@@ -32,6 +32,8 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     public var noNewPrivileges: Bool
     public var network: SandboxSpec.Network
     public var statusJSON: String?
+    /// Host ports relayed to the sandbox's loopback by the supervisor.
+    public var publish: [SandboxSpec.Publish]
 
     /// The sandbox's default PATH (Docker's).
     public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -93,6 +95,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         noNewPrivileges = !spec.allowSetuid
         network = spec.network
         statusJSON = spec.statusJSON
+        publish = spec.publish
         seccomp = spec.seccomp
 
         // The environment: clean by default; host variables only when passed by name.

@@ -27,6 +27,7 @@ public struct RunArguments: Equatable, Sendable {
         public var allowSetuid = false
         public var net = "none"
         public var statusJSON: String?
+        public var publish: [String] = []
         public var command: [String] = []
         public init() {}
     }
@@ -53,6 +54,7 @@ public struct RunArguments: Equatable, Sendable {
         }
         spec.network = network
         spec.statusJSON = v.statusJSON
+        spec.publish = try v.publish.map { (s: String) throws(SpecError) in try SandboxSpec.Publish.parse(s) }
         self.spec = spec
         self.passEnv = v.passEnv
     }
@@ -78,6 +80,7 @@ public struct RunArguments: Equatable, Sendable {
         "--seccomp": { $0.seccomp = $1; return true },
         "--net": { $0.net = $1; return true },
         "--status-json": { $0.statusJSON = $1; return true },
+        "--publish": { $0.publish.append($1); return true },
     ]
 
     /// The long names this parser knows; the unit test compares them with the CLI's.

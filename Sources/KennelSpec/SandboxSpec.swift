@@ -96,6 +96,63 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
         }
     }
 
+    /// A published port: connections to `hostIP:hostPort` on the host reach `sandboxPort` on
+    /// the sandbox's own loopback (what lets a stock Jupyter client, which only knows
+    /// 127.0.0.1 and the ports in its connection file, talk to a kernel inside).
+    public struct Publish: Codable, Equatable, Sendable {
+        public var hostIP: String
+        public var hostPort: UInt16
+        public var sandboxPort: UInt16
+
+        public init(hostIP: String = "127.0.0.1", hostPort: UInt16, sandboxPort: UInt16) {
+            self.hostIP = hostIP
+            self.hostPort = hostPort
+            self.sandboxPort = sandboxPort
+        }
+
+        /// Parses `[HOSTIP:]HOSTPORT[:SANDBOXPORT][/tcp]` (IPv4 host addresses).
+        public static func parse(_ s: String) throws(SpecError) -> Publish {
+            let expected = "[HOSTIP:]HOSTPORT[:SANDBOXPORT][/tcp]"
+            var body = Substring(s)
+            if let slash = body.firstIndex(of: "/") {
+                guard body[body.index(after: slash)...] == "tcp" else {
+                    throw .malformedOption(option: "--publish", value: s, expected: expected + " (tcp only)")
+                }
+                body = body[..<slash]
+            }
+            let parts = body.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            func port(_ p: String) throws(SpecError) -> UInt16 {
+                guard let n = UInt16(p), n > 0 else { throw .malformedOption(option: "--publish", value: s, expected: expected) }
+                return n
+            }
+            switch parts.count {
+            case 1:
+                let p = try port(parts[0])
+                return Publish(hostPort: p, sandboxPort: p)
+            case 2:
+                if Publish.isIPv4(parts[0]) {
+                    let p = try port(parts[1])
+                    return Publish(hostIP: parts[0], hostPort: p, sandboxPort: p)
+                }
+                return Publish(hostPort: try port(parts[0]), sandboxPort: try port(parts[1]))
+            case 3:
+                guard Publish.isIPv4(parts[0]) else {
+                    throw .malformedOption(option: "--publish", value: s, expected: expected + " with an IPv4 HOSTIP")
+                }
+                return Publish(hostIP: parts[0], hostPort: try port(parts[1]), sandboxPort: try port(parts[2]))
+            default:
+                throw .malformedOption(option: "--publish", value: s, expected: expected)
+            }
+        }
+
+        static func isIPv4(_ s: String) -> Bool {
+            let octets = s.split(separator: ".", omittingEmptySubsequences: false)
+            return octets.count == 4 && octets.allSatisfy { o in
+                !o.isEmpty && o.count <= 3 && o.allSatisfy(\.isASCII) && o.allSatisfy(\.isNumber) && (UInt16(o) ?? 256) < 256
+            }
+        }
+    }
+
     /// The network the sandbox gets. Only `none` exists yet; bridged networking slots in here.
     public enum Network: String, Codable, Equatable, Sendable {
         case none
@@ -119,6 +176,7 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     public var allowSetuid: Bool = false
     public var network: Network = .none
     public var statusJSON: String?
+    public var publish: [Publish] = []
 
     public init(command: [String]) { self.command = command }
 }

@@ -118,6 +118,9 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("After the command starts, write {id, pid, hostPid, mapBase, ...} as JSON here.", valueName: "path"))
     var statusJson: String?
 
+    @Option(name: .long, help: ArgumentHelp("Relay a host port to a port on the sandbox's own loopback (repeatable); HOSTIP defaults to 127.0.0.1.", valueName: "[hostip:]hostport[:sandboxport][/tcp]"))
+    var publish: [String] = []
+
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments.", valueName: "command"))
     var command: [String] = []
 
@@ -152,6 +155,7 @@ struct Run: ParsableCommand {
         v.allowSetuid = allowSetuid
         v.net = net
         v.statusJSON = statusJson
+        v.publish = publish
         v.command = argv
         return v
     }

@@ -28,6 +28,7 @@ final class RunParserParityTests: XCTestCase {
             ["--workdir", "/w", "--hostname", "h", "--env", "A=1", "--env=B=2", "--pass-env", "TERM", "env"],
             ["--cap-add", "SYS_PTRACE", "--cap-drop", "ALL", "--seccomp", "unconfined", "--allow-setuid", "id"],
             ["--net", "none", "--status-json", "/tmp/s.json", "--", "--weird-command"],
+            ["--publish", "8888", "--publish=127.0.0.1:9000:9001/tcp", "python3", "-m", "http.server"],
         ]
         for words in cases {
             let fast = try XCTUnwrap(RunArguments.parseValues(words[...]), "\(words)")

@@ -68,3 +68,19 @@ final class UserDatabaseShortcutTests: XCTestCase {
         XCTAssertEqual(a, b)
     }
 }
+
+final class PublishParsingTests: XCTestCase {
+    func testForms() throws {
+        XCTAssertEqual(try SandboxSpec.Publish.parse("8888"), .init(hostPort: 8888, sandboxPort: 8888))
+        XCTAssertEqual(try SandboxSpec.Publish.parse("8888:9999"), .init(hostPort: 8888, sandboxPort: 9999))
+        XCTAssertEqual(try SandboxSpec.Publish.parse("0.0.0.0:80"), .init(hostIP: "0.0.0.0", hostPort: 80, sandboxPort: 80))
+        XCTAssertEqual(try SandboxSpec.Publish.parse("127.0.0.2:80:8080/tcp"),
+                       .init(hostIP: "127.0.0.2", hostPort: 80, sandboxPort: 8080))
+    }
+
+    func testRefusals() {
+        for bad in ["", "0", "65536", "x", "80/udp", "1.2.3:80", "256.1.1.1:80", "a:b", "1:2:3:4", "80:"] {
+            XCTAssertThrowsError(try SandboxSpec.Publish.parse(bad), bad)
+        }
+    }
+}

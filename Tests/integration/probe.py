@@ -258,6 +258,29 @@ def check_signals(count):
     return {"received": got}
 
 
+def check_echo_server(port, count):
+    """Listens on the sandbox's 127.0.0.1:PORT, prints 'ready', echoes COUNT connections (all
+    bytes until end of file, then closes), and reports the byte counts."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", int(port)))
+    srv.listen(16)
+    print("ready", flush=True)
+    sizes = []
+    for _ in range(int(count)):
+        conn, _ = srv.accept()
+        total = 0
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            conn.sendall(data)
+            total += len(data)
+        conn.close()
+        sizes.append(total)
+    return {"echoed": sizes}
+
+
 def main():
     check = sys.argv[1].replace("-", "_")
     result = globals()["check_" + check](*sys.argv[2:])

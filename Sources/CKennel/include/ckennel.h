@@ -109,6 +109,13 @@ long kennel_fstatfs_type(int fd);
 // clone, glibc's atfork handlers do not run and its cached thread id is stale in the child:
 // kennel registers no handlers, is single-threaded, and never raise()s after the clone.
 int kennel_clone_process(unsigned long flags);
+// accept4(2) is declared only under _GNU_SOURCE; this accepts non-blocking, close-on-exec.
+int kennel_accept_nonblocking(int listener);
+// signalfd(2) and struct signalfd_siginfo live in <sys/signalfd.h>, which Swift's Glibc module
+// does not export. The first makes a close-on-exec signalfd for a mask; the second reads one
+// record and hands back its signal number and si_code (returns read(2)'s result).
+int kennel_signalfd(const void *mask);
+long kennel_signalfd_read(int fd, int *signal, int *code);
 // memfd_create(2) is declared only under _GNU_SOURCE.
 int kennel_memfd_create(const char *name, unsigned int flags);
 // seccomp(2) has no glibc wrapper, and its program is a struct sock_fprog: this takes the

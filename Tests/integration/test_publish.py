@@ -1,0 +1,110 @@
+"""--publish: host ports relayed to the sandbox's own loopback (issue 3's published ports,
+--net none part): data both ways, clean closes, errors, and nothing left listening."""
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from conftest import KENNEL, PROBE_DIR, PYTHON, kennel
+
+PROBE = ["--bind", f"{PROBE_DIR}:/tmp/probe:ro"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def echo_sandbox(host_port, count, sandbox_port=7000, extra=()):
+    p = subprocess.Popen([KENNEL, "run", *PROBE, "--publish", f"{host_port}:{sandbox_port}", *extra, "--",
+                          PYTHON, "/tmp/probe/probe.py", "echo-server", str(sandbox_port), str(count)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    return p
+
+
+def roundtrip(port, payload):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(payload)
+        c.shutdown(socket.SHUT_WR)
+        got = bytearray()
+        while True:
+            data = c.recv(65536)
+            if not data:
+                break
+            got += data
+    return bytes(got)
+
+
+def test_published_port_carries_data_both_ways_and_closes_cleanly():
+    port = free_port()
+    p = echo_sandbox(port, 3)
+    try:
+        small = b"hello kernel\n"
+        big = os.urandom(4 << 20)
+        assert roundtrip(port, small) == small
+        assert roundtrip(port, big) == big
+        assert roundtrip(port, b"") == b""
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["echoed"] == [len(small), len(big), 0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    # The relay ends with kennel: nothing listens on the port any more.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_published_port_with_nothing_listening_inside_closes_the_connection():
+    port = free_port()
+    p = subprocess.Popen([KENNEL, "run", "--publish", f"{port}:7001", "--", "sleep", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        import time
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                c = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        c.settimeout(5)
+        try:
+            assert c.recv(10) == b""
+        except ConnectionResetError:
+            pass
+        c.close()
+        assert p.poll() is None, "kennel must survive a failed relay connection"
+        p.terminate()
+        assert p.wait(timeout=10) == 128 + 15
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_port_in_use_is_refused_before_anything_starts():
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        r = kennel("run", "--publish", str(port), "--", "true")
+        assert r.returncode == 125
+        assert r.stderr == f"kennel: publish 127.0.0.1:{port}: EADDRINUSE (Address already in use)\n"
+    finally:
+        busy.close()
+
+
+@pytest.mark.parametrize("bad", ["0", "70000", "1.2.3:80", "80/udp", "a:b", "1:2:3:4"])
+def test_malformed_publish_is_refused(bad):
+    r = kennel("run", "--publish", bad, "--", "true")
+    assert r.returncode == 125 and r.stderr.startswith("kennel: --publish"), r.stderr
