@@ -45,7 +45,7 @@ final class PortRelay {
     private var connections: [Connection] = []
     private let sandboxNetwork: Int32
     private let hostNetwork: Int32
-    private static let chunk = 65536
+    private static let chunk = 256 << 10
     /// Per direction; reading pauses while this much waits to be written.
     private static let bufferLimit = 1 << 20
 
@@ -116,8 +116,10 @@ final class PortRelay {
                 continue
             }
             let readable = Int32(POLLIN) | Int32(POLLHUP) | Int32(POLLERR)
-            if hostEvents & readable != 0 { pump(from: c.host, into: &c.toSandbox, eof: &c.hostEOF, c) }
-            if sandboxEvents & readable != 0 { pump(from: c.sandbox, into: &c.toHost, eof: &c.sandboxEOF, c) }
+            if hostEvents & readable != 0 { pump(from: c.host, to: c.sandbox, into: &c.toSandbox, eof: &c.hostEOF, c) }
+            if !c.closed && sandboxEvents & readable != 0 {
+                pump(from: c.sandbox, to: c.host, into: &c.toHost, eof: &c.sandboxEOF, c)
+            }
             if !c.closed { flush(c) }
         }
         connections.removeAll { c in
@@ -143,12 +145,22 @@ final class PortRelay {
         }
     }
 
-    /// Reads what is there into `buffer`; end of file is remembered.
-    private func pump(from fd: Int32, into buffer: inout [UInt8], eof: inout Bool, _ c: Connection) {
-        var chunk = [UInt8](repeating: 0, count: PortRelay.chunk)
-        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+    /// One scratch buffer for every read: nothing is allocated per message.
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: PortRelay.chunk, alignment: 16)
+
+    deinit { scratch.deallocate() }
+
+    /// Reads what is there and sends it straight on to `peer`; only what the peer cannot take
+    /// yet is kept in `buffer`. End of file is remembered.
+    private func pump(from fd: Int32, to peer: Int32, into buffer: inout [UInt8], eof: inout Bool, _ c: Connection) {
+        let n = Glibc.read(fd, scratch.baseAddress, scratch.count)
         if n > 0 {
-            buffer += chunk[0..<n]
+            var sent = 0
+            if buffer.isEmpty {
+                let w = Glibc.send(peer, scratch.baseAddress, n, Int32(MSG_NOSIGNAL))
+                if w > 0 { sent = w } else if w < 0 && errno != EAGAIN && errno != EINTR { c.close(); return }
+            }
+            if sent < n { buffer += UnsafeRawBufferPointer(rebasing: scratch[sent..<n]) }
         } else if n == 0 {
             eof = true
         } else if errno != EAGAIN && errno != EINTR {
