@@ -190,8 +190,11 @@ public enum Supervisor {
             try Mounts.pivotIntoCurrentDirectory()
         }
 
-        // 5. Loopback up.
+        // 5. Loopback up, and the blocked destinations.
         try step("bring up", "lo") { () throws(Errno) in try Loopback.bringUp() }
+        // Blocked destinations: prohibit routes in a network namespace the sandbox can never
+        // reconfigure (it is owned by the host user namespace).
+        try BlockedRoutes.install(plan.blocked)
 
         // 6. The sandbox's pid (and time) namespace, owned by the host user namespace: host
         //    root mounts its procfs below, and container root holds no privilege over it. Both

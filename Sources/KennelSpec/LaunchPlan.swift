@@ -32,6 +32,8 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     public var noNewPrivileges: Bool
     public var network: SandboxSpec.Network
     public var statusJSON: String?
+    /// Destinations the sandbox can never reach: `prohibit` routes in its network namespace.
+    public var blocked: [BlockedDestination]
     /// Host ports relayed to the sandbox's loopback by the supervisor.
     public var publish: [SandboxSpec.Publish]
 
@@ -96,6 +98,18 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         network = spec.network
         statusJSON = spec.statusJSON
         publish = spec.publish
+        var blocked = BlockedDestination.defaults
+        for cidr in spec.block { blocked.append(try BlockedDestination(cidr: cidr)) }
+        for ip in spec.blockEFS {
+            // An EFS mount target is one address (not its subnet: DNS may live there too).
+            let target = try BlockedDestination(cidr: ip, reason: "efs")
+            guard target.prefixLength == UInt8(target.address.count * 8) else {
+                throw .malformedOption(option: "--block-efs", value: ip, expected: "one IP address")
+            }
+            blocked.append(target)
+        }
+        var routes = Set<BlockedDestination>()
+        self.blocked = blocked.filter { d in routes.insert(BlockedDestination.key(d)).inserted }
         seccomp = spec.seccomp
 
         // The environment: clean by default; host variables only when passed by name.

@@ -28,6 +28,8 @@ public struct RunArguments: Equatable, Sendable {
         public var net = "none"
         public var statusJSON: String?
         public var publish: [String] = []
+        public var block: [String] = []
+        public var blockEFS: [String] = []
         public var command: [String] = []
         public init() {}
     }
@@ -54,6 +56,8 @@ public struct RunArguments: Equatable, Sendable {
         }
         spec.network = network
         spec.statusJSON = v.statusJSON
+        spec.block = v.block
+        spec.blockEFS = v.blockEFS
         spec.publish = try v.publish.map { (s: String) throws(SpecError) in try SandboxSpec.Publish.parse(s) }
         self.spec = spec
         self.passEnv = v.passEnv
@@ -81,6 +85,8 @@ public struct RunArguments: Equatable, Sendable {
         "--net": { $0.net = $1; return true },
         "--status-json": { $0.statusJSON = $1; return true },
         "--publish": { $0.publish.append($1); return true },
+        "--block": { $0.block.append($1); return true },
+        "--block-efs": { $0.blockEFS.append($1); return true },
     ]
 
     /// The long names this parser knows; the unit test compares them with the CLI's.

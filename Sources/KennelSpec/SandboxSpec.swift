@@ -177,6 +177,9 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     public var network: Network = .none
     public var statusJSON: String?
     public var publish: [Publish] = []
+    /// Extra destinations to block (`--block CIDR`), and EFS mount targets (`--block-efs IP`).
+    public var block: [String] = []
+    public var blockEFS: [String] = []
 
     public init(command: [String]) { self.command = command }
 }

@@ -121,6 +121,12 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Relay a host port to a port on the sandbox's own loopback (repeatable); HOSTIP defaults to 127.0.0.1.", valueName: "[hostip:]hostport[:sandboxport][/tcp]"))
     var publish: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Also block this destination (repeatable). Always blocked: instance metadata 169.254.169.254 and fd00:ec2::254, ECS 169.254.170.2, EKS 169.254.170.23 and fd00:ec2::23.", valueName: "cidr"))
+    var block: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Block an EFS mount target's address (repeatable).", valueName: "ip"))
+    var blockEfs: [String] = []
+
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments.", valueName: "command"))
     var command: [String] = []
 
@@ -156,6 +162,8 @@ struct Run: ParsableCommand {
         v.net = net
         v.statusJSON = statusJson
         v.publish = publish
+        v.block = block
+        v.blockEFS = blockEfs
         v.command = argv
         return v
     }

@@ -84,3 +84,31 @@ final class PublishParsingTests: XCTestCase {
         }
     }
 }
+
+final class BlockedDestinationTests: XCTestCase {
+    func testParsingAndMasking() throws {
+        XCTAssertEqual(try BlockedDestination(cidr: "203.0.113.77/24").description, "203.0.113.0/24")
+        XCTAssertEqual(try BlockedDestination(cidr: "169.254.169.254").description, "169.254.169.254/32")
+        XCTAssertEqual(try BlockedDestination(cidr: "fd00:ec2::254").description, "fd00:ec2::254/128")
+        XCTAssertEqual(try BlockedDestination(cidr: "2001:db8:ffff::1/33").description, "2001:db8:8000::/33")
+        XCTAssertEqual(try BlockedDestination(cidr: "10.1.2.3/0").description, "0.0.0.0/0")
+        for bad in ["", "x", "1.2.3.4/33", "::/129", "1.2.3.4/-1", "1.2.3/8"] {
+            XCTAssertThrowsError(try BlockedDestination(cidr: bad), bad)
+        }
+    }
+
+    func testDefaultsAndDeduplication() throws {
+        XCTAssertEqual(BlockedDestination.defaults.map(\.description),
+                       ["169.254.169.254/32", "fd00:ec2::254/128", "169.254.170.2/32", "169.254.170.23/32", "fd00:ec2::23/128"])
+        var spec = SandboxSpec(command: ["true"])
+        spec.block = ["169.254.169.254/32", "203.0.113.0/24"]
+        spec.blockEFS = ["198.51.100.7"]
+        let plan = try LaunchPlan(spec: spec, host: Sample.host())
+        XCTAssertEqual(plan.blocked.count, 7)
+        XCTAssertEqual(plan.blocked.last?.reason, "efs")
+        spec.blockEFS = ["198.51.100.0/24"]
+        XCTAssertThrowsError(try LaunchPlan(spec: spec, host: Sample.host()))
+        // DNS and time sync are never blocked by default.
+        XCTAssertFalse(plan.blocked.contains { ["169.254.169.253/32", "169.254.169.123/32"].contains($0.description) })
+    }
+}

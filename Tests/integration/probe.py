@@ -202,6 +202,30 @@ def check_connect(*targets):
     return out
 
 
+def check_connect_any(*targets):
+    """Errno of connect() to HOST:PORT where HOST may be any spelling getaddrinfo accepts
+    (decimal, octal, IPv6, IPv4-mapped IPv6); 0 = connected."""
+    out = {}
+    for t in targets:
+        host, _, port = t.rpartition(":")
+        host = host.strip("[]")
+        try:
+            family, kind, proto, _, addr = socket.getaddrinfo(host, int(port), 0, socket.SOCK_STREAM)[0]
+        except socket.gaierror as e:
+            out[t] = f"gaierror {e}"
+            continue
+        s = socket.socket(family, kind, proto)
+        s.settimeout(3)
+        try:
+            s.connect(addr)
+            out[t] = 0
+        except OSError as e:
+            out[t] = e.errno if e.errno is not None else -1
+        finally:
+            s.close()
+    return out
+
+
 def check_tiocsti():
     """TIOCSTI on stdin with the plain and the high-bits request."""
     import fcntl

@@ -1,0 +1,70 @@
+import Glibc
+
+/// A destination the sandbox must never reach: installed inside as a `prohibit` route, so a
+/// connect fails at once with EACCES instead of hanging, in a network namespace container root
+/// cannot reconfigure.
+public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConvertible {
+    public enum Family: String, Codable, Sendable { case ipv4, ipv6 }
+
+    public var family: Family
+    /// The network address, 4 or 16 bytes, host bits cleared.
+    public var address: [UInt8]
+    public var prefixLength: UInt8
+    /// Why it is blocked (`imds`, `ecs`, `eks`, `user`, `efs`), for inspection.
+    public var reason: String
+
+    /// Always blocked: the instance metadata service, ECS task credentials and the EKS pod
+    /// identity agent. (Route 53 DNS and time sync at 169.254.169.253/.123 stay reachable.)
+    public static let defaults: [BlockedDestination] = [
+        ("169.254.169.254/32", "imds"), ("fd00:ec2::254/128", "imds"),
+        ("169.254.170.2/32", "ecs"),
+        ("169.254.170.23/32", "eks"), ("fd00:ec2::23/128", "eks"),
+    ].compactMap { try? BlockedDestination(cidr: $0.0, reason: $0.1) }
+
+    /// Parses `ADDRESS[/PREFIX]` (IPv4 or IPv6); a bare address is one host.
+    public init(cidr: String, reason: String = "user") throws(SpecError) {
+        let parts = cidr.split(separator: "/", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty else { throw .malformedOption(option: "--block", value: cidr, expected: "CIDR") }
+        let text = String(parts[0])
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            family = .ipv4
+            address = withUnsafeBytes(of: v4) { Array($0) }
+        } else if inet_pton(AF_INET6, text, &v6) == 1 {
+            family = .ipv6
+            address = withUnsafeBytes(of: v6) { Array($0) }
+        } else {
+            throw .malformedOption(option: "--block", value: cidr, expected: "an IPv4 or IPv6 address or CIDR")
+        }
+        let maxPrefix = UInt8(address.count * 8)
+        if parts.count == 2 {
+            guard let p = UInt8(parts[1]), p <= maxPrefix else {
+                throw .malformedOption(option: "--block", value: cidr, expected: "a prefix length of at most \(maxPrefix)")
+            }
+            prefixLength = p
+        } else {
+            prefixLength = maxPrefix
+        }
+        for i in address.indices {
+            let keep = max(0, min(8, Int(prefixLength) - i * 8))
+            let hostBits = UInt8(truncatingIfNeeded: (1 << (8 - keep)) - 1)
+            address[i] &= ~hostBits
+        }
+        self.reason = reason
+    }
+
+    /// The route itself, whatever the reason: two entries for one route are one.
+    static func key(_ d: BlockedDestination) -> BlockedDestination {
+        var k = d
+        k.reason = ""
+        return k
+    }
+
+    public var description: String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let af = family == .ipv4 ? AF_INET : AF_INET6
+        _ = address.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        return String(cString: buffer) + "/\(prefixLength)"
+    }
+}
