@@ -7,7 +7,7 @@ import KennelSystem
 enum BlockedRoutes {
     static func install(_ blocked: [BlockedDestination]) throws(LaunchError) {
         guard !blocked.isEmpty else { return }
-        var netlink = try step("socket", "rtnetlink") { () throws(Errno) in try RouteNetlink() }
+        var netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
         defer { netlink.close() }
         for d in blocked {
             do throws(Errno) {

@@ -28,9 +28,10 @@ public enum Preparation {
         let (database, passwdPath, groupPath) = Identity.needsDatabase(user: spec.user, groupAdd: spec.groupAdd)
             ? userDatabase(rootfs: spec.rootfs ?? "/")
             : (UserDatabase(passwd: "", group: ""), "", "")
-        let host = LaunchPlan.Host(environment: environment(names: ["TERM"] + passEnv), userDatabase: database, passwdPath: passwdPath,
+        var host = LaunchPlan.Host(environment: environment(names: ["TERM"] + passEnv), userDatabase: database, passwdPath: passwdPath,
                                    groupPath: groupPath, randomID: randomID(),
                                    thermalThrottleDirs: thermalThrottleDirs())
+        if spec.network == .bridge { host.resolvConf = hostResolvConf() }
         let plan = try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
         let target = SeccompTarget(nativeArch: machine(), bounding: plan.capabilities, kernel: kernelVersion())
 
@@ -107,6 +108,18 @@ public enum Preparation {
         var generator = SystemRandomNumberGenerator()
         let hex = String(generator.next() & 0xffff_ffff_ffff, radix: 16)
         return String(repeating: "0", count: 12 - hex.count) + hex
+    }
+
+    /// The host's resolver configuration; systemd-resolved's upstream file when /etc/resolv.conf
+    /// names only its loopback stub (unreachable from the sandbox's own network namespace).
+    static func hostResolvConf() -> String {
+        let main = (try? FD.readFile("/etc/resolv.conf")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let servers = main.split(separator: "\n").filter { $0.hasPrefix("nameserver") }
+        if !servers.isEmpty && servers.allSatisfy({ $0.contains(" 127.") || $0.hasSuffix(" ::1") }),
+           let upstream = try? FD.readFile("/run/systemd/resolve/resolv.conf") {
+            return String(decoding: upstream, as: UTF8.self)
+        }
+        return main
     }
 
     static func thermalThrottleDirs() -> [String] {

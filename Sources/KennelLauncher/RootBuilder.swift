@@ -32,7 +32,7 @@ struct RootBuilder {
 
     func apply(_ s: MountStep) throws(LaunchError) {
         switch s.kind {
-        case .bind, .fileSystem, .procfs, .mask, .readOnlyRebind: parents.clear()
+        case .bind, .fileSystem, .procfs, .mask, .readOnlyRebind, .file: parents.clear()
         case .device, .symlink, .directory: break
         }
         switch s.kind {
@@ -52,6 +52,22 @@ struct RootBuilder {
             guard let target = try openTarget(s, createAs: .directory) else { return }
             defer { FD.close(target) }
             try mountNew(type, options: options.map { ($0.key, $0.value) }, flags: s.flags, onto: target, at: s.target)
+
+        case .file(let contents):
+            guard let target = try openTarget(s, createAs: .file) else { return }
+            defer { FD.close(target) }
+            try step("mount file on", s.target) { () throws(Errno) in
+                let fs = try Mounts.newFileSystem("tmpfs", options: [("size", "64k"), ("mode", "755")], attributes: [])
+                defer { FD.close(fs) }
+                let file = try FD.openAt(fs, "file", O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+                do throws(Errno) { try FD.writeAll(file, contents) } catch { FD.close(file); throw error }
+                FD.close(file)
+                if let owner { _ = try retrying { fchownat(fs, "file", owner, owner, 0) } }
+                let tree = try Mounts.cloneTree(dir: fs, path: "file", recursive: false)
+                defer { FD.close(tree) }
+                try Mounts.setAttributes(tree, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
+                try Mounts.attach(tree, onto: target)
+            }
 
         case .procfs:
             guard let target = try openTarget(s, createAs: nil) else {

@@ -42,8 +42,15 @@ public enum Supervisor {
             hostNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in try FD.open("/proc/self/ns/net", O_RDONLY) }
             relay = try PortRelay(plan.publish, hostNetwork: hostNetwork)
         }
+        // --net bridge: the veth pair and its /30 are made on the host first.
+        var bridge: BridgeNetwork?
+        if plan.network == .bridge {
+            guard let pool = plan.subnet else { throw LaunchError("plan", "--subnet", Errno(rawValue: EINVAL)) }
+            bridge = try BridgeNetwork.prepare(plan, pool: pool)
+        }
+        defer { if let pool = plan.subnet { bridge?.finish(pool: pool) } }
         let initPid: pid_t
-        (initPid, sandboxNetwork) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil)
+        (initPid, sandboxNetwork) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil, bridge: &bridge)
         FD.close(channel.child)
 
         // 10. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in
@@ -130,8 +137,8 @@ public enum Supervisor {
     /// Steps 1-9: the host-privileged half, then the sandbox's pid 1. Whatever happens, the
     /// supervisor is back in the host's mount and network namespaces when this returns.
     /// Returns init's pid, and an fd to the sandbox's network namespace when `keepNetwork`.
-    private static func createSandbox(_ launch: Launch, channel: SocketPair,
-                                      keepNetwork: Bool) throws(LaunchError) -> (pid_t, Int32) {
+    private static func createSandbox(_ launch: Launch, channel: SocketPair, keepNetwork: Bool,
+                                      bridge: inout BridgeNetwork?) throws(LaunchError) -> (pid_t, Int32) {
         let plan = launch.plan
         let hostMounts = try step("open", "/proc/self/ns/mnt") { () throws(Errno) in try FD.open("/proc/self/ns/mnt", O_RDONLY) }
         defer { FD.close(hostMounts) }
@@ -142,6 +149,12 @@ public enum Supervisor {
         let workingDirectory = try step("open", ".") { () throws(Errno) in try FD.open(".", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
         defer { FD.close(workingDirectory) }
 
+        // The pid and time namespaces for the supervisor's own later children (nft, with
+        // --net bridge): step 6 points them at the sandbox's, step 9 points them back.
+        let hostPids = try step("open", "/proc/self/ns/pid") { () throws(Errno) in try FD.open("/proc/self/ns/pid", O_RDONLY) }
+        defer { FD.close(hostPids) }
+        let hostTime = Namespaces.timeNamespaceAvailable ? (try? FD.open("/proc/self/ns/time", O_RDONLY)) : nil
+        defer { if let hostTime { FD.close(hostTime) } }
         // The host's procfs, to find the sandbox's pid namespace after the pivot below.
         let hostProc = try step("open", "/proc") { () throws(Errno) in try FD.open("/proc", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
         defer { FD.close(hostProc) }
@@ -152,7 +165,7 @@ public enum Supervisor {
         //    locked in the sandbox's own mount namespace).
         try step("unshare", "net+mnt") { () throws(Errno) in try Namespaces.unshare([.network, .mount]) }
         var sandboxNetwork: Int32 = -1
-        if keepNetwork {
+        if keepNetwork || bridge != nil {
             sandboxNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in
                 try FD.open("/proc/self/ns/net", O_RDONLY)
             }
@@ -161,7 +174,7 @@ public enum Supervisor {
         defer {
             // On an error path: back to the host's namespaces before reporting. (Success
             // returns through `returnToHost` below, which checks.)
-            if !returned { _ = try? returnToHost(hostMounts, hostNetwork, workingDirectory) }
+            if !returned { _ = try? returnToHost(hostMounts, hostNetwork, workingDirectory, children: [hostPids] + (hostTime.map { [$0] } ?? [])) }
         }
         // 2. Nothing mounted from here on may propagate back to the host.
         try step("make mounts private", "/") { () throws(Errno) in try Mounts.makeRootPrivate() }
@@ -195,6 +208,9 @@ public enum Supervisor {
         // Blocked destinations: prohibit routes in a network namespace the sandbox can never
         // reconfigure (it is owned by the host user namespace).
         try BlockedRoutes.install(plan.blocked)
+        if bridge != nil {
+            try bridge?.attach(sandboxNetwork: sandboxNetwork)
+        }
 
         // 6. The sandbox's pid (and time) namespace, owned by the host user namespace: host
         //    root mounts its procfs below, and container root holds no privilege over it. Both
@@ -230,7 +246,7 @@ public enum Supervisor {
             // 9. Back to the host's namespaces (and working directory). A supervisor left in the
             //    sandbox's root would write --status-json through paths the sandbox controls.
             returned = true
-            try returnToHost(hostMounts, hostNetwork, workingDirectory)
+            try returnToHost(hostMounts, hostNetwork, workingDirectory, children: [hostPids] + (hostTime.map { [$0] } ?? []))
         } catch {
             Proc.send(SIGKILL, to: pid)
             _ = try? Proc.wait(pid)
@@ -240,7 +256,12 @@ public enum Supervisor {
         return (pid, sandboxNetwork)
     }
 
-    private static func returnToHost(_ mounts: Int32, _ network: Int32, _ cwd: Int32) throws(LaunchError) {
+    /// `children`: the supervisor's own pid (and time) namespaces, so that its later children
+    /// are not born into the sandbox's (where, once init has gone, fork fails).
+    private static func returnToHost(_ mounts: Int32, _ network: Int32, _ cwd: Int32, children: [Int32]) throws(LaunchError) {
+        for ns in children {
+            try step("setns", "host pid/time namespace for children") { () throws(Errno) in try Namespaces.enter(ns) }
+        }
         try step("setns", "host mount namespace") { () throws(Errno) in try Namespaces.enter(mounts) }
         try step("setns", "host network namespace") { () throws(Errno) in try Namespaces.enter(network) }
         try step("fchdir", "working directory") { () throws(Errno) in _ = try retrying { fchdir(cwd) } }

@@ -34,6 +34,8 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     public var statusJSON: String?
     /// Destinations the sandbox can never reach: `prohibit` routes in its network namespace.
     public var blocked: [BlockedDestination]
+    /// `--net bridge`: the IPv4 pool (one /30 per sandbox) the supervisor allocates from.
+    public var subnet: BlockedDestination?
     /// Host ports relayed to the sandbox's loopback by the supervisor.
     public var publish: [SandboxSpec.Publish]
 
@@ -66,6 +68,8 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         public var randomID: String
         /// Paths under the host's /sys/devices/system/cpu with a thermal_throttle directory.
         public var thermalThrottleDirs: [String]
+        /// The host's /etc/resolv.conf (or systemd-resolved's upstream one), for `--net bridge`.
+        public var resolvConf: String = ""
         public init(environment: [String: String], userDatabase: UserDatabase, passwdPath: String,
                     groupPath: String, randomID: String, thermalThrottleDirs: [String] = []) {
             self.environment = environment
@@ -98,6 +102,14 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         network = spec.network
         statusJSON = spec.statusJSON
         publish = spec.publish
+        subnet = nil
+        if spec.network == .bridge {
+            let pool = try BlockedDestination(cidr: spec.subnet, reason: "pool")
+            guard pool.family == .ipv4, pool.prefixLength <= 30 else {
+                throw .malformedOption(option: "--subnet", value: spec.subnet, expected: "an IPv4 CIDR of /30 or larger")
+            }
+            subnet = pool
+        }
         var blocked = BlockedDestination.defaults
         for cidr in spec.block { blocked.append(try BlockedDestination(cidr: cidr)) }
         for ip in spec.blockEFS {
@@ -136,7 +148,31 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         hostMounts = []
         procMounts = []
         sandboxMounts = []
-        buildMounts(spec: spec, host: host)
+        let resolv = spec.network == .bridge ? try LaunchPlan.resolvConf(dns: spec.dns, host: host.resolvConf) : nil
+        buildMounts(spec: spec, host: host, resolv: resolv)
+    }
+
+    /// The sandbox's /etc/resolv.conf: `--dns` servers, or the host's lines that make sense
+    /// from inside (a loopback resolver such as systemd-resolved's stub does not).
+    static func resolvConf(dns: [String], host: String) throws(SpecError) -> String {
+        if !dns.isEmpty {
+            var out = ""
+            for ip in dns {
+                guard (try? BlockedDestination(cidr: ip))?.prefixLength == (ip.contains(":") ? 128 : 32) else {
+                    throw .malformedOption(option: "--dns", value: ip, expected: "an IP address")
+                }
+                out += "nameserver \(ip)\n"
+            }
+            return out
+        }
+        var out = ""
+        for line in host.split(separator: "\n") {
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let key = words.first else { continue }
+            if key == "nameserver", words.count > 1, words[1].hasPrefix("127.") || words[1] == "::1" { continue }
+            if ["nameserver", "search", "options", "domain"].contains(String(key)) { out += line + "\n" }
+        }
+        return out
     }
 
     static func validHostname(_ h: String) -> Bool {
@@ -145,7 +181,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         }
     }
 
-    private mutating func buildMounts(spec: SandboxSpec, host: Host) {
+    private mutating func buildMounts(spec: SandboxSpec, host: Host, resolv: String?) {
         let rootID = mapping.base
         let sysfsFlags: MountStep.Flags = [.readOnly, .noSuid, .noDev, .noExec]
         // Phase 1, as host root. The root first: everything else is mounted on top of it.
@@ -205,6 +241,9 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
             return da != db ? da < db : a.0 < b.0
         }
         hostMounts += user.map(\.1)
+        if let resolv {
+            hostMounts.append(MountStep("/etc/resolv.conf", .file(contents: resolv)))
+        }
         // A run-as user's home under a hidden tmpfs (e.g. /home/alice) is created for them.
         if identity.uid != 0, usesHostRoot,
            LaunchPlan.hiddenHostPaths.contains(where: { identity.home.hasPrefix($0 + "/") }),

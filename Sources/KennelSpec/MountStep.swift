@@ -7,6 +7,8 @@ public struct MountStep: Codable, Equatable, Sendable {
         /// A fresh file system instance (`tmpfs`, `proc`, `sysfs`, `devpts`, `mqueue`) with
         /// fsconfig options, `nil` values being flags.
         case fileSystem(type: String, options: [Option])
+        /// A read-only file with these contents (e.g. /etc/resolv.conf), from a small tmpfs.
+        case file(contents: String)
         /// The procfs of the sandbox's pid namespace, mounted by host root before the sandbox
         /// exists (fsconfig `pidns`), so it arrives locked and shows only the sandbox.
         case procfs

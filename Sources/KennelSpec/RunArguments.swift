@@ -30,6 +30,8 @@ public struct RunArguments: Equatable, Sendable {
         public var publish: [String] = []
         public var block: [String] = []
         public var blockEFS: [String] = []
+        public var subnet = "10.213.0.0/16"
+        public var dns: [String] = []
         public var command: [String] = []
         public init() {}
     }
@@ -52,10 +54,12 @@ public struct RunArguments: Equatable, Sendable {
         spec.seccomp = .parse(v.seccomp)
         spec.allowSetuid = v.allowSetuid
         guard let network = SandboxSpec.Network(rawValue: v.net) else {
-            throw .malformedOption(option: "--net", value: v.net, expected: "none")
+            throw .malformedOption(option: "--net", value: v.net, expected: "none or bridge")
         }
         spec.network = network
         spec.statusJSON = v.statusJSON
+        spec.subnet = v.subnet
+        spec.dns = v.dns
         spec.block = v.block
         spec.blockEFS = v.blockEFS
         spec.publish = try v.publish.map { (s: String) throws(SpecError) in try SandboxSpec.Publish.parse(s) }
@@ -86,6 +90,8 @@ public struct RunArguments: Equatable, Sendable {
         "--status-json": { $0.statusJSON = $1; return true },
         "--publish": { $0.publish.append($1); return true },
         "--block": { $0.block.append($1); return true },
+        "--subnet": { $0.subnet = $1; return true },
+        "--dns": { $0.dns.append($1); return true },
         "--block-efs": { $0.blockEFS.append($1); return true },
     ]
 

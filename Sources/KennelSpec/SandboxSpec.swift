@@ -153,9 +153,11 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
         }
     }
 
-    /// The network the sandbox gets. Only `none` exists yet; bridged networking slots in here.
+    /// The network the sandbox gets: `none`, loopback only; `bridge`, a veth pair to the host
+    /// with an address from `subnet`, a default route and NAT for egress.
     public enum Network: String, Codable, Equatable, Sendable {
         case none
+        case bridge
     }
 
     public var command: [String]
@@ -179,6 +181,9 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     public var publish: [Publish] = []
     /// Extra destinations to block (`--block CIDR`), and EFS mount targets (`--block-efs IP`).
     public var block: [String] = []
+    /// `--net bridge`: the pool sandbox addresses come from, and the DNS servers to use.
+    public var subnet: String = "10.213.0.0/16"
+    public var dns: [String] = []
     public var blockEFS: [String] = []
 
     public init(command: [String]) { self.command = command }

@@ -112,8 +112,14 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Leave no_new_privs off so setuid tools such as sudo work inside (Docker's default).")
     var allowSetuid: Bool = false
 
-    @Option(name: .long, help: ArgumentHelp("Network: none (own namespace, loopback only).", valueName: "mode"))
+    @Option(name: .long, help: ArgumentHelp("Network: none (own namespace, loopback only) or bridge (a veth pair to the host, an address from --subnet, NAT for egress).", valueName: "mode"))
     var net: String = "none"
+
+    @Option(name: .long, help: ArgumentHelp("--net bridge: the IPv4 pool sandbox addresses come from (one /30 each).", valueName: "cidr"))
+    var subnet: String = "10.213.0.0/16"
+
+    @Option(name: .long, help: ArgumentHelp("--net bridge: a DNS server for the sandbox's /etc/resolv.conf (repeatable). Default: the host's.", valueName: "ip"))
+    var dns: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("After the command starts, write {id, pid, hostPid, mapBase, ...} as JSON here.", valueName: "path"))
     var statusJson: String?
@@ -163,6 +169,8 @@ struct Run: ParsableCommand {
         v.statusJSON = statusJson
         v.publish = publish
         v.block = block
+        v.subnet = subnet
+        v.dns = dns
         v.blockEFS = blockEfs
         v.command = argv
         return v

@@ -1,0 +1,213 @@
+import Glibc
+import KennelSpec
+import KennelSystem
+
+/// `--net bridge`: a veth pair between the host's network namespace and the sandbox's. Each
+/// sandbox gets one /30 of the pool (host end .1, sandbox end .2), a default route via the
+/// host end, and the host masquerades the pool's egress. The pair dies with the sandbox's
+/// network namespace, so nothing is left behind even when kennel is SIGKILLed; the nftables
+/// table `inet kennel` (NAT for the pool, and a second layer dropping the always-blocked
+/// destinations) is shared by all sandboxes of one host network namespace.
+struct BridgeNetwork {
+    let hostName: String
+    let peerName: String
+    let hostAddress: [UInt8]
+    let sandboxAddress: [UInt8]
+    private var hostNetlink: Rtnetlink
+    private let peerIndex: Int32
+    private var moved = false
+
+    static let lockPath = Launch.stateDirectory + "/network.lock"
+
+    /// In the host's network namespace, before the sandbox exists: allocate a /30 (under a
+    /// lock, by looking at the addresses kennel's host ends already hold), create the pair,
+    /// address and raise the host end, make sure the host forwards and masquerades.
+    static func prepare(_ plan: LaunchPlan, pool: BlockedDestination) throws(LaunchError) -> BridgeNetwork {
+        let lock = try step("open", lockPath) { () throws(Errno) in try FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) }
+        defer { FD.close(lock) }  // releases the flock
+        try step("flock", lockPath) { () throws(Errno) in _ = try retrying { flock(lock, LOCK_EX) } }
+
+        let base = pool.address.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let blocks = UInt32(1) << (30 - UInt32(pool.prefixLength))
+        let used = hostAddresses(prefix: "kn").compactMap { a -> UInt32? in
+            a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
+        }
+        guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
+            throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
+        }
+        let hostAddress = bytes(base + 4 * k + 1), sandboxAddress = bytes(base + 4 * k + 2)
+
+        try ensureHostForwarding(pool: pool)
+
+        let hostName = "kn" + plan.id, peerName = "kp" + plan.id
+        var netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
+        do throws(Errno) {
+            // Both ends start on the host; the peer moves into the sandbox once it exists.
+            let me = try FD.open("/proc/self/ns/net", O_RDONLY)
+            defer { FD.close(me) }
+            try netlink.createVethPair(name: hostName, peerName: peerName, peerNamespace: me)
+        } catch {
+            netlink.close()
+            throw LaunchError("create veth", hostName, error)
+        }
+        let hostIndex = interfaceIndex(hostName), peerIndex = interfaceIndex(peerName)
+        do throws(Errno) {
+            try netlink.addAddress(hostAddress, prefixLength: 30, interface: hostIndex)
+            try netlink.setUp(interface: hostIndex)
+        } catch {
+            _ = try? netlink.deleteLink(interface: hostIndex)
+            netlink.close()
+            throw LaunchError("configure", hostName, error)
+        }
+        return BridgeNetwork(hostName: hostName, peerName: peerName, hostAddress: hostAddress, sandboxAddress: sandboxAddress,
+                             hostNetlink: netlink, peerIndex: peerIndex)
+    }
+
+    private init(hostName: String, peerName: String, hostAddress: [UInt8], sandboxAddress: [UInt8],
+                 hostNetlink: Rtnetlink, peerIndex: Int32) {
+        self.hostName = hostName
+        self.peerName = peerName
+        self.hostAddress = hostAddress
+        self.sandboxAddress = sandboxAddress
+        self.hostNetlink = hostNetlink
+        self.peerIndex = peerIndex
+    }
+
+    /// From inside the sandbox's network namespace (`sandboxNetwork` is an fd to it): move the
+    /// peer in, name it eth0, address and raise it, route everything via the host end. From
+    /// here on the pair lives and dies with the sandbox.
+    mutating func attach(sandboxNetwork: Int32) throws(LaunchError) {
+        try step("move veth into sandbox", peerName) { () throws(Errno) in
+            try hostNetlink.moveLink(interface: peerIndex, toNamespace: sandboxNetwork)
+        }
+        moved = true
+        hostNetlink.close()
+        var inside = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
+        defer { inside.close() }
+        try step("configure", "eth0") { () throws(Errno) in
+            let index = interfaceIndex(peerName)
+            guard index > 0 else { throw Errno(rawValue: ENODEV) }
+            try inside.renameLink(interface: index, to: "eth0")
+            try inside.addAddress(sandboxAddress, prefixLength: 30, interface: index)
+            try inside.setUp(interface: index)
+            try inside.addDefaultRoute(gateway: hostAddress, interface: index)
+        }
+    }
+
+    /// When the sandbox is over (or failed to start): remove the pair now rather than when
+    /// the kernel gets round to destroying the sandbox's network namespace, and with the last
+    /// bridged sandbox of this host namespace, its pool's nftables table.
+    mutating func finish(pool: BlockedDestination) {
+        if !moved { hostNetlink.close() }
+        if var netlink = try? Rtnetlink() {
+            let index = interfaceIndex(hostName)
+            if index > 0 { _ = try? netlink.deleteLink(interface: index) }
+            netlink.close()
+        }
+        moved = true
+        BridgeNetwork.cleanUpIfLast(pool: pool)
+    }
+
+    /// IPv4 addresses held by host interfaces whose names start with `prefix`.
+    static func hostAddresses(prefix: String) -> [UInt32] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return [] }
+        defer { freeifaddrs(list) }
+        var out: [UInt32] = []
+        var p = list
+        while let entry = p {
+            defer { p = entry.pointee.ifa_next }
+            guard let name = entry.pointee.ifa_name, String(cString: name).hasPrefix(prefix),
+                  let addr = entry.pointee.ifa_addr, addr.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+            let v4 = addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
+            out.append(UInt32(bigEndian: v4))
+        }
+        return out
+    }
+
+    static func bytes(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+
+    /// The nftables table for a pool: `inet kennel_10_213_0_0_16` for 10.213.0.0/16.
+    static func tableName(_ pool: BlockedDestination) -> String {
+        "kennel_" + String(pool.description.map { $0 == "." || $0 == "/" ? "_" : $0 })
+    }
+
+    /// IPv4 forwarding on, and the pool's nftables table (masquerade for the pool's egress,
+    /// and a second layer dropping the always-blocked destinations) unless it exists.
+    static func ensureHostForwarding(pool: BlockedDestination) throws(LaunchError) {
+        try step("enable forwarding", "/proc/sys/net/ipv4/ip_forward") { () throws(Errno) in
+            if (try? FD.readFile("/proc/sys/net/ipv4/ip_forward")) != Array("1\n".utf8) {
+                try FD.writeFile("/proc/sys/net/ipv4/ip_forward", "1")
+            }
+        }
+        let table = tableName(pool)
+        let exists = try step("nftables", table) { () throws(Errno) in
+            var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
+            defer { nf.close() }
+            return try nf.nftablesTableExists(family: 1 /* NFPROTO_INET */, name: table)
+        }
+        if exists { return }
+        let blocked = BlockedDestination.defaults.filter { $0.family == .ipv4 }.map(\.description).joined(separator: ", ")
+        try runNft("""
+        table inet \(table) {
+          chain forward {
+            type filter hook forward priority -10; policy accept;
+            iifname "kn*" ip daddr { \(blocked) } drop
+          }
+          chain postrouting {
+            type nat hook postrouting priority 100; policy accept;
+            ip saddr \(pool.description) oifname != "kn*" masquerade
+          }
+        }
+
+        """)
+    }
+
+    /// When the last bridged sandbox of this host namespace ends, its pool's table goes too:
+    /// under the allocation lock, with no kennel veth left, `nft delete table`.
+    static func cleanUpIfLast(pool: BlockedDestination) {
+        guard let lock = try? FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) else { return }
+        defer { FD.close(lock) }
+        guard flock(lock, LOCK_EX) == 0 else { return }
+        guard hostInterfaces(prefix: "kn").isEmpty else { return }
+        _ = try? runNft("delete table inet \(tableName(pool))\n")
+    }
+
+    /// Names of host interfaces starting with `prefix`.
+    static func hostInterfaces(prefix: String) -> [String] {
+        guard let list = if_nameindex() else { return [] }
+        defer { if_freenameindex(list) }
+        var out: [String] = []
+        var p = list
+        while p.pointee.if_index != 0, let name = p.pointee.if_name {
+            let s = String(cString: name)
+            if s.hasPrefix(prefix) { out.append(s) }
+            p += 1
+        }
+        return out
+    }
+
+    /// `nft -f -` with `rules` on its standard input.
+    static func runNft(_ rules: String) throws(LaunchError) {
+        let candidates: [String] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
+        let nft = candidates.first { access($0, X_OK) == 0 }
+        guard let nft else {
+            throw LaunchError("nft", nil, Errno(rawValue: ENOENT), detail: "--net bridge needs nftables (apt install nftables)")
+        }
+        let pipe = try step("pipe") { () throws(Errno) in try SocketPair.make() }
+        let pid = try step("fork", "nft") { () throws(Errno) in try Proc.fork() }
+        if pid == 0 {
+            _ = dup2(pipe.child, 0)
+            _ = Proc.exec(nft, ["nft", "-f", "-"], ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+            Proc.exitImmediately(127)
+        }
+        FD.close(pipe.child)
+        _ = try? FD.writeAll(pipe.parent, rules)
+        shutdown(pipe.parent, Int32(SHUT_WR))
+        FD.close(pipe.parent)
+        let status = (try? Proc.wait(pid))??.1
+        guard status == .exited(0) else {
+            throw LaunchError("nft", "table inet kennel", Errno(rawValue: EIO), detail: "nft failed (\(status.map { "\($0)" } ?? "no status"))")
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import Glibc
+
+/// rtnetlink, the kernel's interface for links, addresses and routes, spoken directly: one
+/// socket, one acknowledged request per change (no `ip` process per launch). A socket belongs
+/// to the network namespace it was created in, whatever namespace its user later enters.
+public struct Rtnetlink {
+    private let fd: Int32
+    private var sequence: UInt32 = 1
+
+    /// A NETLINK_ROUTE socket in the current network namespace.
+    public init() throws(Errno) {
+        fd = try retrying { socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0 /* NETLINK_ROUTE */) }
+    }
+
+    public func close() { FD.close(fd) }
+
+    // MARK: routes
+
+    /// Adds `prohibit ADDRESS/PREFIX` to the main table: senders get EACCES at once.
+    /// `address` is 4 (IPv4) or 16 (IPv6) bytes.
+    public mutating func addProhibitRoute(address: [UInt8], prefixLength: UInt8) throws(Errno) {
+        try addRoute(type: 8 /* RTN_PROHIBIT */, destination: address, prefixLength: prefixLength, attributes: [])
+    }
+
+    /// Adds a default route via `gateway` out of interface `index`.
+    public mutating func addDefaultRoute(gateway: [UInt8], interface index: Int32) throws(Errno) {
+        try addRoute(type: 1 /* RTN_UNICAST */, destination: nil, prefixLength: 0, family: gateway.count,
+                     attributes: [Rtnetlink.attribute(5 /* RTA_GATEWAY */, gateway),
+                                  Rtnetlink.attribute(4 /* RTA_OIF */, Rtnetlink.le32(UInt32(bitPattern: index)))])
+    }
+
+    private mutating func addRoute(type: UInt8, destination: [UInt8]?, prefixLength: UInt8, family addressLength: Int? = nil,
+                                   attributes: [[UInt8]]) throws(Errno) {
+        let length = destination?.count ?? addressLength ?? 4
+        let family: UInt8 = length == 4 ? UInt8(AF_INET) : UInt8(AF_INET6)
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags.
+        let rtmsg: [UInt8] = [family, prefixLength, 0, 0, 254 /* RT_TABLE_MAIN */, 4 /* RTPROT_STATIC */,
+                              0 /* RT_SCOPE_UNIVERSE */, type, 0, 0, 0, 0]
+        var payload = rtmsg
+        if let destination { payload += Rtnetlink.attribute(1 /* RTA_DST */, destination) }
+        for a in attributes { payload += a }
+        try request(type: 24 /* RTM_NEWROUTE */, flags: Rtnetlink.create, payload: payload)
+    }
+
+    // MARK: links
+
+    /// Creates a veth pair: `name` here, `peerName` directly inside the network namespace
+    /// `peerNamespace` (an fd to /proc/PID/ns/net), so the peer never exists on the host.
+    public mutating func createVethPair(name: String, peerName: String, peerNamespace: Int32) throws(Errno) {
+        let peer = Rtnetlink.ifinfomsg(index: 0, flags: 0, change: 0)
+            + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(peerName))
+            + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.le32(UInt32(bitPattern: peerNamespace)))
+        let info = Rtnetlink.attribute(1 /* IFLA_INFO_KIND */, Rtnetlink.cString("veth"))
+            + Rtnetlink.attribute(2 /* IFLA_INFO_DATA */, Rtnetlink.attribute(1 /* VETH_INFO_PEER */, peer))
+        let payload = Rtnetlink.ifinfomsg(index: 0, flags: 0, change: 0)
+            + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(name))
+            + Rtnetlink.attribute(18 /* IFLA_LINKINFO */, info)
+        try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.create, payload: payload)
+    }
+
+    /// Moves a link into the network namespace `namespace` (an fd to /proc/PID/ns/net).
+    public mutating func moveLink(interface index: Int32, toNamespace namespace: Int32) throws(Errno) {
+        try request(type: 16 /* RTM_NEWLINK */, flags: 0x1 | 0x4,
+                    payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0)
+                        + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.le32(UInt32(bitPattern: namespace))))
+    }
+
+    /// Renames a (down) link.
+    public mutating func renameLink(interface index: Int32, to name: String) throws(Errno) {
+        try request(type: 16 /* RTM_NEWLINK */, flags: 0x1 | 0x4,
+                    payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0) + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(name)))
+    }
+
+    /// Sets a link up.
+    public mutating func setUp(interface index: Int32) throws(Errno) {
+        let iffUp: UInt32 = 1
+        try request(type: 16 /* RTM_NEWLINK */, flags: 0x1 | 0x4,
+                    payload: Rtnetlink.ifinfomsg(index: index, flags: iffUp, change: iffUp))
+    }
+
+    /// Deletes a link (a veth takes its peer along).
+    public mutating func deleteLink(interface index: Int32) throws(Errno) {
+        try request(type: 17 /* RTM_DELLINK */, flags: 0x1 | 0x4, payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0))
+    }
+
+    // MARK: addresses
+
+    /// Adds ADDRESS/PREFIX on interface `index`.
+    public mutating func addAddress(_ address: [UInt8], prefixLength: UInt8, interface index: Int32) throws(Errno) {
+        let family: UInt8 = address.count == 4 ? UInt8(AF_INET) : UInt8(AF_INET6)
+        // struct ifaddrmsg: family, prefixlen, flags, scope; u32 index.
+        var payload: [UInt8] = [family, prefixLength, 0, 0] + Rtnetlink.le32(UInt32(bitPattern: index))
+        payload += Rtnetlink.attribute(2 /* IFA_LOCAL */, address)
+        payload += Rtnetlink.attribute(1 /* IFA_ADDRESS */, address)
+        try request(type: 20 /* RTM_NEWADDR */, flags: Rtnetlink.create, payload: payload)
+    }
+
+    // MARK: wire format
+
+    /// A socket speaking another netlink protocol (NETLINK_NETFILTER = 12, for nftables).
+    public init(protocol proto: Int32) throws(Errno) {
+        fd = try retrying { socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto) }
+    }
+
+    /// True if the nftables table `family`/`name` exists in this network namespace
+    /// (NFT_MSG_GETTABLE over NETLINK_NETFILTER answers the table, or ENOENT).
+    public mutating func nftablesTableExists(family: UInt8, name: String) throws(Errno) -> Bool {
+        // struct nfgenmsg: family, version (NFNETLINK_V0), u16 res_id (big endian, 0).
+        let payload: [UInt8] = [family, 0, 0, 0] + Rtnetlink.attribute(1 /* NFTA_TABLE_NAME */, Rtnetlink.cString(name))
+        do {
+            try request(type: 10 << 8 | 1 /* NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE */, flags: 0x1 | 0x4, payload: payload)
+            return true
+        } catch where error == .noSuchFileOrDirectory {
+            return false
+        }
+    }
+
+
+    static let create: UInt16 = 0x1 | 0x4 | 0x400 | 0x200  // REQUEST | ACK | CREATE | EXCL
+
+    /// Sends one request and waits for its acknowledgement (NLMSG_ERROR with error 0).
+    private mutating func request(type: UInt16, flags: UInt16, payload: [UInt8]) throws(Errno) {
+        let seq = sequence
+        sequence &+= 1
+        let message = Rtnetlink.le32(UInt32(16 + payload.count)) + Rtnetlink.le16(type) + Rtnetlink.le16(flags)
+            + Rtnetlink.le32(seq) + Rtnetlink.le32(0) + payload
+        // Unaddressed, a netlink message goes to the kernel (port 0).
+        _ = try retrying { message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
+        var reply = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let n = try retrying { reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
+            var offset = 0
+            while offset + 16 <= n {
+                let length = Int(Rtnetlink.u32(reply, offset))
+                let kind = Rtnetlink.u16(reply, offset + 4)
+                let replySeq = Rtnetlink.u32(reply, offset + 8)
+                if kind == 2 /* NLMSG_ERROR */ && replySeq == seq && offset + 20 <= n {
+                    let error = Int32(bitPattern: Rtnetlink.u32(reply, offset + 16))
+                    if error == 0 { return }
+                    throw Errno(rawValue: -error)
+                }
+                guard length >= 16 else { break }
+                offset += (length + 3) & ~3
+            }
+        }
+    }
+
+    /// struct ifinfomsg: family, pad, u16 type, i32 index, u32 flags, u32 change.
+    static func ifinfomsg(index: Int32, flags: UInt32, change: UInt32) -> [UInt8] {
+        [UInt8(AF_UNSPEC), 0, 0, 0] + le32(UInt32(bitPattern: index)) + le32(flags) + le32(change)
+    }
+
+    /// One attribute: u16 length, u16 type, value, padded to 4 bytes.
+    static func attribute(_ type: UInt16, _ value: [UInt8]) -> [UInt8] {
+        var a = le16(UInt16(4 + value.count)) + le16(type) + value
+        while a.count % 4 != 0 { a.append(0) }
+        return a
+    }
+
+    static func cString(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
+    static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
+    static func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xff) } }
+    static func u16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
+    static func u32(_ b: [UInt8], _ i: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[i + $1]) << (8 * UInt32($1)) } }
+}
+
+/// if_nametoindex(3): 0 when there is no such interface.
+public func interfaceIndex(_ name: String) -> Int32 { Int32(bitPattern: if_nametoindex(name)) }

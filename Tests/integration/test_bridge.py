@@ -1,0 +1,164 @@
+"""--net bridge (issue 3): a veth pair to the host, NAT for egress, blocked destinations at
+two layers. Every test builds its own topology in network namespaces it creates: a "host" in
+which kennel runs, and a "cloud" holding a fake IMDS at 169.254.169.254 and an "internet"
+server at a documentation address. Nothing touches the machine's own network namespace."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import KENNEL, PROBE_DIR, PYTHON
+
+SERVER = r'''
+import http.server, sys
+log = open(sys.argv[3], "a", buffering=1)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write(f"{self.client_address[0]} {self.path}\n")
+        body = sys.argv[4].encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+'''
+
+
+def sh(*args, check=True):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def topology(tmp_path):
+    """Namespaces host/cloud joined by a veth (192.0.2.1 <-> 192.0.2.2); the cloud serves
+    IMDS on 169.254.169.254:80 and the 'internet' on 203.0.113.10:80, logging every request."""
+    tag = f"{os.getpid() % 100000}"
+    host, cloud = f"kt-h{tag}", f"kt-c{tag}"
+    sh("ip", "netns", "add", host)
+    sh("ip", "netns", "add", cloud)
+    servers = []
+    try:
+        sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-up", "type", "veth", "peer", "name", "kt-down",
+           "netns", cloud)
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "192.0.2.1/24", "dev", "kt-up"],
+                    ["ip", "link", "set", "kt-up", "up"], ["ip", "route", "add", "default", "via", "192.0.2.2"]):
+            sh("ip", "netns", "exec", host, *cmd)
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "192.0.2.2/24", "dev", "kt-down"],
+                    ["ip", "link", "set", "kt-down", "up"], ["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
+                    ["ip", "addr", "add", "203.0.113.10/32", "dev", "lo"]):
+            sh("ip", "netns", "exec", cloud, *cmd)
+        script = tmp_path / "server.py"
+        script.write_text(SERVER)
+        logs = {}
+        for name, ip, body in (("imds", "169.254.169.254", "secret-credentials"), ("internet", "203.0.113.10", "hello")):
+            logs[name] = tmp_path / f"{name}.log"
+            logs[name].write_text("")
+            servers.append(subprocess.Popen(["ip", "netns", "exec", cloud, "python3", str(script), ip, "80",
+                                             str(logs[name]), body]))
+        for _ in range(100):  # both listening
+            r = sh("ip", "netns", "exec", cloud, "sh", "-c", "ss -ltn | grep -c ':80 '", check=False)
+            if r.stdout.strip() == "2":
+                break
+            time.sleep(0.05)
+        yield {"host": host, "cloud": cloud, "logs": logs}
+    finally:
+        for p in servers:
+            p.kill()
+            p.wait()
+        sh("ip", "netns", "del", host, check=False)
+        sh("ip", "netns", "del", cloud, check=False)
+
+
+def run_in_host(topo, *args, timeout=60):
+    return subprocess.run(["ip", "netns", "exec", topo["host"], KENNEL, "run", "--net", "bridge",
+                           "--bind", f"{PROBE_DIR}:/tmp/probe:ro", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def probe_in_host(topo, *check, opts=()):
+    r = run_in_host(topo, *opts, "--", PYTHON, "/tmp/probe/probe.py", *check)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def host_links(topo):
+    return sh("ip", "netns", "exec", topo["host"], "ip", "-br", "link").stdout
+
+
+def test_egress_works_and_metadata_is_blocked(topology):
+    r = run_in_host(topology, "--", PYTHON, "-c",
+                    "import urllib.request; print(urllib.request.urlopen('http://203.0.113.10/x', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == "hello", r.stderr
+    # The internet server saw the host's address (NAT), not the sandbox's.
+    assert topology["logs"]["internet"].read_text().split() == ["192.0.2.1", "/x"]
+    res = probe_in_host(topology, "connect_any", "169.254.169.254:80", "2852039166:80", "169.254.170.2:80")
+    assert all(v == 13 for v in res.values()), res
+    assert topology["logs"]["imds"].read_text() == ""
+
+
+def test_sandbox_network_shape_and_resolver(topology):
+    r = run_in_host(topology, "--dns", "203.0.113.53", "--", "sh", "-c",
+                    "ip -br addr show eth0; ip route show default; cat /etc/resolv.conf; "
+                    "echo x > /etc/resolv.conf 2>/dev/null || echo ro")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "10.213." in out and "default via 10.213." in out, out
+    assert "nameserver 203.0.113.53" in out and out.strip().endswith("ro")
+
+
+def test_raw_and_packet_sockets_are_refused_and_imds_sees_nothing(topology):
+    res = probe_in_host(topology, "syscalls", opts=["--cap-add", "NET_ADMIN"])
+    assert res["socket(AF_PACKET)"] == 1 and res["socket(AF_INET,SOCK_RAW)"] == 1
+    r = run_in_host(topology, "--cap-add", "ALL", "--seccomp", "unconfined", "--", "sh", "-c",
+                    "ip route del 169.254.169.254 2>&1; ip route add 169.254.169.254/32 via 10.213.0.1 2>&1; true")
+    assert r.stdout.count("Operation not permitted") == 2, r.stdout
+    assert topology["logs"]["imds"].read_text() == ""
+
+
+def test_host_side_layer_drops_metadata_traffic_even_without_the_routes(topology, tmp_path):
+    # Remove the sandbox's prohibit route from outside (as host root, which the sandbox is
+    # not): the host-side nftables drop still keeps every packet from the fake IMDS.
+    status = tmp_path / "s.json"
+    p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
+                          "--status-json", str(status), "--", "sleep", "30"])
+    try:
+        for _ in range(200):
+            if status.exists():
+                break
+            time.sleep(0.02)
+        init = json.loads(status.read_text())["initHostPid"]
+        sh("nsenter", f"--net=/proc/{init}/ns/net", "ip", "route", "del", "169.254.169.254")
+        r = sh("nsenter", f"--net=/proc/{init}/ns/net", "python3", "-c",
+               "import socket; s=socket.socket(); s.settimeout(2)\n"
+               "try:\n s.connect(('169.254.169.254', 80)); print('connected')\n"
+               "except OSError as e: print('failed', e)", check=False)
+        assert "connected" not in r.stdout, r.stdout
+        assert topology["logs"]["imds"].read_text() == ""
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+
+
+def test_no_veth_or_table_is_left_after_many_launches_and_sigkills(topology, tmp_path):
+    for i in range(6):
+        if i % 2:
+            r = run_in_host(topology, "--", "true")
+            assert r.returncode == 0, r.stderr
+        else:
+            status = tmp_path / f"s{i}.json"
+            p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
+                                  "--status-json", str(status), "--", "sleep", "30"])
+            for _ in range(200):
+                if status.exists():
+                    break
+                time.sleep(0.02)
+            sh("kill", "-9", str(json.loads(status.read_text())["supervisorPid"]))
+            p.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while " kn" in host_links(topology) or host_links(topology).startswith("kn"):
+        assert time.monotonic() < deadline, host_links(topology)
+        time.sleep(0.1)
+    # A clean run after the SIGKILLs removes the shared table with the last sandbox.
+    assert run_in_host(topology, "--", "true").returncode == 0
+    tables = sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert "kennel" not in tables, tables
