@@ -69,7 +69,7 @@ int kennel_clone_process(unsigned long flags) {
     return (int)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 }
 int kennel_accept_nonblocking(int listener) { return accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
-int kennel_signalfd(const void *mask) { return signalfd(-1, (const sigset_t *)mask, SFD_CLOEXEC); }
+int kennel_signalfd(const void *mask) { return signalfd(-1, (const sigset_t *)mask, SFD_CLOEXEC | SFD_NONBLOCK); }
 long kennel_signalfd_read(int fd, int *signal, int *code) {
     struct signalfd_siginfo info;
     ssize_t n = read(fd, &info, sizeof info);

@@ -11,6 +11,25 @@ import pytest
 
 from conftest import KENNEL, PROBE_DIR, PYTHON
 
+DNS = r'''
+import socket, sys
+# A minimal DNS responder: every A query for *.test gets 203.0.113.10, the rest NXDOMAIN.
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 53))
+while True:
+    q, peer = s.recvfrom(512)
+    qid, rest = q[:2], q[12:]
+    end = rest.index(0) + 5
+    labels, i = [], 0
+    while rest[i]:
+        labels.append(rest[i + 1:i + 1 + rest[i]].decode()); i += rest[i] + 1
+    name, question = ".".join(labels), rest[:end]
+    if name.endswith(".test") and rest[end - 4:end - 2] == b"\x00\x01":
+        answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton("203.0.113.10")
+        s.sendto(qid + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + question + answer, peer)
+    else:
+        s.sendto(qid + b"\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00" + question, peer)
+'''
+
 SERVER = r'''
 import http.server, sys
 log = open(sys.argv[3], "a", buffering=1)
@@ -46,7 +65,8 @@ def topology(tmp_path):
             sh("ip", "netns", "exec", host, *cmd)
         for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "192.0.2.2/24", "dev", "kt-down"],
                     ["ip", "link", "set", "kt-down", "up"], ["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
-                    ["ip", "addr", "add", "203.0.113.10/32", "dev", "lo"]):
+                    ["ip", "addr", "add", "203.0.113.10/32", "dev", "lo"],
+                    ["ip", "addr", "add", "169.254.169.253/32", "dev", "lo"]):
             sh("ip", "netns", "exec", cloud, *cmd)
         script = tmp_path / "server.py"
         script.write_text(SERVER)
@@ -56,6 +76,9 @@ def topology(tmp_path):
             logs[name].write_text("")
             servers.append(subprocess.Popen(["ip", "netns", "exec", cloud, "python3", str(script), ip, "80",
                                              str(logs[name]), body]))
+        dns = tmp_path / "dns.py"
+        dns.write_text(DNS)
+        servers.append(subprocess.Popen(["ip", "netns", "exec", cloud, "python3", str(dns), "169.254.169.253"]))
         for _ in range(100):  # both listening
             r = sh("ip", "netns", "exec", cloud, "sh", "-c", "ss -ltn | grep -c ':80 '", check=False)
             if r.stdout.strip() == "2":
@@ -162,3 +185,31 @@ def test_no_veth_or_table_is_left_after_many_launches_and_sigkills(topology, tmp
     assert run_in_host(topology, "--", "true").returncode == 0
     tables = sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
     assert "kennel" not in tables, tables
+
+
+def test_dns_through_the_kept_resolver_address(topology):
+    # 169.254.169.253 (the VPC resolver) stays reachable while its neighbour .254 is blocked.
+    r = run_in_host(topology, "--dns", "169.254.169.253", "--", PYTHON, "-c",
+                    "import socket, urllib.request; print(socket.gethostbyname('metadata-free.test')); "
+                    "print(urllib.request.urlopen('http://metadata-free.test/', timeout=5).read().decode())")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["203.0.113.10", "hello"]
+
+
+def test_published_port_in_bridge_mode(topology):
+    import socket
+    p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
+                          "--bind", f"{PROBE_DIR}:/tmp/probe:ro", "--publish", "18888:7000", "--",
+                          PYTHON, "/tmp/probe/probe.py", "echo-server", "7000", "1"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        r = sh("ip", "netns", "exec", topology["host"], "python3", "-c",
+               "import socket; c=socket.create_connection(('127.0.0.1', 18888)); c.sendall(b'ping'); "
+               "c.shutdown(socket.SHUT_WR); print(c.recv(10).decode())")
+        assert r.stdout.strip() == "ping"
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

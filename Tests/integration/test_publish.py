@@ -45,6 +45,8 @@ def test_published_port_carries_data_both_ways_and_closes_cleanly():
     port = free_port()
     p = echo_sandbox(port, 3)
     try:
+        # A signal handled by the relay's loop (forwarded to the payload) must not stall it.
+        p.send_signal(__import__("signal").SIGWINCH)
         small = b"hello kernel\n"
         big = os.urandom(4 << 20)
         assert roundtrip(port, small) == small

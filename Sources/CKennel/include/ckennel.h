@@ -112,7 +112,8 @@ int kennel_clone_process(unsigned long flags);
 // accept4(2) is declared only under _GNU_SOURCE; this accepts non-blocking, close-on-exec.
 int kennel_accept_nonblocking(int listener);
 // signalfd(2) and struct signalfd_siginfo live in <sys/signalfd.h>, which Swift's Glibc module
-// does not export. The first makes a close-on-exec signalfd for a mask; the second reads one
+// does not export. The first makes a close-on-exec, non-blocking signalfd for a mask (so a
+// drain loop ends when none is pending); the second reads one
 // record and hands back its signal number and si_code (returns read(2)'s result).
 int kennel_signalfd(const void *mask);
 long kennel_signalfd_read(int fd, int *signal, int *code);
