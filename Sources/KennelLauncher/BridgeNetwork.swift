@@ -166,6 +166,7 @@ struct BridgeNetwork {
     /// When the last bridged sandbox of this host namespace ends, its pool's table goes too:
     /// under the allocation lock, with no kennel veth left, `nft delete table`.
     static func cleanUpIfLast(pool: BlockedDestination) {
+        // (Same shape as `collectGarbage`, for one pool and without listing.)
         guard let lock = try? FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) else { return }
         defer { FD.close(lock) }
         guard flock(lock, LOCK_EX) == 0 else { return }
@@ -189,25 +190,60 @@ struct BridgeNetwork {
 
     /// `nft -f -` with `rules` on its standard input.
     static func runNft(_ rules: String) throws(LaunchError) {
-        let candidates: [String] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
-        let nft = candidates.first { access($0, X_OK) == 0 }
-        guard let nft else {
-            throw LaunchError("nft", nil, Errno(rawValue: ENOENT), detail: "--net bridge needs nftables (apt install nftables)")
-        }
-        let pipe = try step("pipe") { () throws(Errno) in try SocketPair.make() }
-        let pid = try step("fork", "nft") { () throws(Errno) in try Proc.fork() }
-        if pid == 0 {
-            _ = dup2(pipe.child, 0)
-            _ = Proc.exec(nft, ["nft", "-f", "-"], ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
-            Proc.exitImmediately(127)
-        }
-        FD.close(pipe.child)
-        _ = try? FD.writeAll(pipe.parent, rules)
-        shutdown(pipe.parent, Int32(SHUT_WR))
-        FD.close(pipe.parent)
-        let status = (try? Proc.wait(pid))??.1
+        let (status, _) = try nft(["-f", "-"], input: rules)
         guard status == .exited(0) else {
             throw LaunchError("nft", "table inet kennel", Errno(rawValue: EIO), detail: "nft failed (\(status.map { "\($0)" } ?? "no status"))")
         }
+    }
+
+    /// Runs nft with `arguments`, feeding `input`; returns its status and standard output.
+    static func nft(_ arguments: [String], input: String = "") throws(LaunchError) -> (ExitStatus?, String) {
+        let candidates: [String] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
+        guard let nft = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            throw LaunchError("nft", nil, Errno(rawValue: ENOENT), detail: "--net bridge needs nftables (apt install nftables)")
+        }
+        let stdin = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
+        var out: [Int32] = [-1, -1]
+        guard pipe(&out) == 0 else { throw LaunchError("pipe", nil, Errno(rawValue: errno)) }
+        let pid: pid_t
+        do throws(Errno) {
+            pid = try Proc.fork()
+        } catch {
+            FD.close(out[0]); FD.close(out[1]); FD.close(stdin.parent); FD.close(stdin.child)
+            throw LaunchError("fork", "nft", error)
+        }
+        if pid == 0 {
+            _ = dup2(stdin.child, 0)
+            _ = dup2(out[1], 1)
+            SignalSet.unblockAll()
+            _ = Proc.exec(nft, ["nft"] + arguments, ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+            Proc.exitImmediately(127)
+        }
+        FD.close(stdin.child)
+        FD.close(out[1])
+        _ = try? FD.writeAll(stdin.parent, input)
+        shutdown(stdin.parent, Int32(SHUT_WR))
+        FD.close(stdin.parent)
+        let output = (try? FD.readAll(out[0])).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        FD.close(out[0])
+        let status = (try? Proc.wait(pid))??.1
+        return (status, output)
+    }
+
+    /// `kennel gc`: in this network namespace, with no kennel veth left, the pools' nftables
+    /// tables go (a SIGKILLed last sandbox leaves its table). Returns what was removed.
+    static func collectGarbage() throws(LaunchError) -> [String] {
+        let lock = try step("open", lockPath) { () throws(Errno) in try FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) }
+        defer { FD.close(lock) }
+        try step("flock", lockPath) { () throws(Errno) in _ = try retrying { flock(lock, LOCK_EX) } }
+        guard hostInterfaces(prefix: "kn").isEmpty else { return [] }
+        guard let (_, listing) = try? nft(["list", "tables"]) else { return [] }
+        var removed: [String] = []
+        for line in listing.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            guard words.count == 3, words[0] == "table", words[1] == "inet", words[2].hasPrefix("kennel_") else { continue }
+            if (try? runNft("delete table inet \(words[2])\n")) != nil { removed.append("table inet \(words[2])") }
+        }
+        return removed
     }
 }

@@ -27,3 +27,10 @@ public struct Launch {
         namespaces = ns
     }
 }
+
+/// `kennel gc`: removes state a SIGKILLed sandbox can leave behind.
+public enum GarbageCollector {
+    public static func run() throws(LaunchError) -> [String] {
+        try BridgeNetwork.collectGarbage()
+    }
+}

@@ -18,7 +18,7 @@ struct Kennel: ParsableCommand {
         Exit status: the command's own; 128+N if it died of signal N; 125 if kennel itself failed (one line on stderr names the step, the path and the errno); 126 if the command cannot be executed; 127 if it was not found.
         """,
         version: "0.1.0",
-        subcommands: [Run.self, Caps.self, Seccomp.self],
+        subcommands: [Run.self, Caps.self, Seccomp.self, GC.self],
         defaultSubcommand: nil)
 
     /// Parses and runs, mapping every error kennel or the parser reports to exit 125.
@@ -186,6 +186,24 @@ extension Kennel {
     }
 }
 
+
+struct GC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Remove what a SIGKILLed sandbox can leave in this network namespace (the bridge pools' nftables tables, once no sandbox uses them).")
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let removed = try GarbageCollector.run()
+        if json {
+            print("{\"removed\":[" + removed.map { "\"\($0)\"" }.joined(separator: ",") + "]}")
+        } else {
+            print(removed.isEmpty ? "nothing to remove" : removed.map { "removed \($0)" }.joined(separator: "\n"))
+        }
+    }
+}
 
 struct Caps: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -213,3 +213,24 @@ def test_published_port_in_bridge_mode(topology):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_gc_removes_the_table_a_sigkilled_last_sandbox_left(topology, tmp_path):
+    status = tmp_path / "s.json"
+    p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
+                          "--status-json", str(status), "--", "sleep", "30"])
+    for _ in range(200):
+        if status.exists():
+            break
+        time.sleep(0.02)
+    sh("kill", "-9", str(json.loads(status.read_text())["supervisorPid"]))
+    p.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while "kn" in host_links(topology):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert "kennel_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
+    assert json.loads(r.stdout) == {"removed": ["table inet kennel_10_213_0_0_16"]}
+    assert "kennel_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert json.loads(sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json").stdout) == {"removed": []}
