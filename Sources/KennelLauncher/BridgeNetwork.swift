@@ -5,107 +5,102 @@ import KennelSystem
 /// `--net bridge`: a veth pair between the host's network namespace and the sandbox's. Each
 /// sandbox gets one /30 of the pool (host end .1, sandbox end .2), a default route via the
 /// host end, and the host masquerades the pool's egress. The pair dies with the sandbox's
-/// network namespace, so nothing is left behind even when kennel is SIGKILLed; the nftables
-/// table `inet kennel` (NAT for the pool, and a second layer dropping the always-blocked
-/// destinations) is shared by all sandboxes of one host network namespace.
+/// network namespace, so it is never left behind, even when kennel is SIGKILLed. The nftables
+/// table `inet kennel_POOL` (NAT for the pool, and a second layer dropping the always-blocked
+/// destinations) is shared by the sandboxes of one host network namespace; `kennel gc`
+/// removes it when none is left.
 struct BridgeNetwork {
     let hostName: String
-    let peerName: String
     let hostAddress: [UInt8]
     let sandboxAddress: [UInt8]
+    /// A NETLINK_ROUTE socket made in the host's network namespace (it stays bound there).
     private var hostNetlink: Rtnetlink
-    private let peerIndex: Int32
-    private var moved = false
+    private let hostNetwork: Int32
+    /// The allocation lock, held from choosing the /30 until the host end holds its address.
+    private var lock: Int32
 
     static let lockPath = Launch.stateDirectory + "/network.lock"
 
-    /// In the host's network namespace, before the sandbox exists: allocate a /30 (under a
-    /// lock, by looking at the addresses kennel's host ends already hold), create the pair,
-    /// address and raise the host end, make sure the host forwards and masquerades.
+    /// In the host's network namespace, before the sandbox exists: take the allocation lock,
+    /// choose a /30 no kennel host end holds, and make sure the host forwards and masquerades.
     static func prepare(_ plan: LaunchPlan, pool: BlockedDestination) throws(LaunchError) -> BridgeNetwork {
         let lock = try step("open", lockPath) { () throws(Errno) in try FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) }
-        defer { FD.close(lock) }  // releases the flock
+        var ok = false
+        defer { if !ok { FD.close(lock) } }
         try step("flock", lockPath) { () throws(Errno) in _ = try retrying { flock(lock, LOCK_EX) } }
 
         let base = pool.address.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let blocks = UInt32(1) << (30 - UInt32(pool.prefixLength))
-        let used = hostAddresses(prefix: "kn").compactMap { a -> UInt32? in
+        let used = Set(hostAddresses(prefix: "kn").compactMap { a -> UInt32? in
             a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
-        }
+        })
         guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
             throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
         }
-        let hostAddress = bytes(base + 4 * k + 1), sandboxAddress = bytes(base + 4 * k + 2)
-
         try ensureHostForwarding(pool: pool)
-
-        let hostName = "kn" + plan.id, peerName = "kp" + plan.id
-        var netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
+        let netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
+        let hostNetwork: Int32
         do throws(Errno) {
-            // Both ends start on the host; the peer moves into the sandbox once it exists.
-            let me = try FD.open("/proc/self/ns/net", O_RDONLY)
-            defer { FD.close(me) }
-            try netlink.createVethPair(name: hostName, peerName: peerName, peerNamespace: me)
+            hostNetwork = try FD.open("/proc/self/ns/net", O_RDONLY)
         } catch {
             netlink.close()
-            throw LaunchError("create veth", hostName, error)
+            throw LaunchError("open", "/proc/self/ns/net", error)
         }
-        let hostIndex = interfaceIndex(hostName), peerIndex = interfaceIndex(peerName)
-        do throws(Errno) {
-            try netlink.addAddress(hostAddress, prefixLength: 30, interface: hostIndex)
-            try netlink.setUp(interface: hostIndex)
-        } catch {
-            _ = try? netlink.deleteLink(interface: hostIndex)
-            netlink.close()
-            throw LaunchError("configure", hostName, error)
-        }
-        return BridgeNetwork(hostName: hostName, peerName: peerName, hostAddress: hostAddress, sandboxAddress: sandboxAddress,
-                             hostNetlink: netlink, peerIndex: peerIndex)
+        ok = true
+        return BridgeNetwork(hostName: "kn" + plan.id, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
+                             hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
     }
 
-    private init(hostName: String, peerName: String, hostAddress: [UInt8], sandboxAddress: [UInt8],
-                 hostNetlink: Rtnetlink, peerIndex: Int32) {
+    private init(hostName: String, hostAddress: [UInt8], sandboxAddress: [UInt8], hostNetlink: Rtnetlink,
+                 hostNetwork: Int32, lock: Int32) {
         self.hostName = hostName
-        self.peerName = peerName
         self.hostAddress = hostAddress
         self.sandboxAddress = sandboxAddress
         self.hostNetlink = hostNetlink
-        self.peerIndex = peerIndex
+        self.hostNetwork = hostNetwork
+        self.lock = lock
     }
 
-    /// From inside the sandbox's network namespace (`sandboxNetwork` is an fd to it): move the
-    /// peer in, name it eth0, address and raise it, route everything via the host end. From
-    /// here on the pair lives and dies with the sandbox.
-    mutating func attach(sandboxNetwork: Int32) throws(LaunchError) {
-        try step("move veth into sandbox", peerName) { () throws(Errno) in
-            try hostNetlink.moveLink(interface: peerIndex, toNamespace: sandboxNetwork)
-        }
-        moved = true
-        hostNetlink.close()
+    /// From inside the sandbox's network namespace: create the pair with `eth0` here and the
+    /// host end directly in the host's namespace (no link ever moves: moving one costs the
+    /// kernel an RCU grace period), address both, route everything via the host end. From
+    /// here on the pair lives and dies with the sandbox's network namespace.
+    mutating func attach() throws(LaunchError) {
         var inside = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
         defer { inside.close() }
+        let hostNetwork = self.hostNetwork, hostName = self.hostName
+        try step("create veth", hostName) { () throws(Errno) in
+            try inside.createVethPair(name: "eth0", peerName: hostName, peerNamespace: hostNetwork)
+        }
+        let hostAddress = self.hostAddress, sandboxAddress = self.sandboxAddress
+        try step("configure", hostName) { () throws(Errno) in
+            let index = try hostNetlink.linkIndex(name: hostName)
+            try hostNetlink.addAddress(hostAddress, prefixLength: 30, interface: index)
+            try hostNetlink.setUp(interface: index)
+        }
+        releaseLock()  // the /30 is visibly taken now
         try step("configure", "eth0") { () throws(Errno) in
-            let index = interfaceIndex(peerName)
+            let index = interfaceIndex("eth0")
             guard index > 0 else { throw Errno(rawValue: ENODEV) }
-            try inside.renameLink(interface: index, to: "eth0")
             try inside.addAddress(sandboxAddress, prefixLength: 30, interface: index)
             try inside.setUp(interface: index)
             try inside.addDefaultRoute(gateway: hostAddress, interface: index)
         }
     }
 
-    /// When the sandbox is over (or failed to start): remove the pair now rather than when
-    /// the kernel gets round to destroying the sandbox's network namespace, and with the last
-    /// bridged sandbox of this host namespace, its pool's nftables table.
-    mutating func finish(pool: BlockedDestination) {
-        if !moved { hostNetlink.close() }
-        if var netlink = try? Rtnetlink() {
-            let index = interfaceIndex(hostName)
-            if index > 0 { _ = try? netlink.deleteLink(interface: index) }
-            netlink.close()
-        }
-        moved = true
-        BridgeNetwork.cleanUpIfLast(pool: pool)
+    private mutating func releaseLock() {
+        if lock >= 0 { FD.close(lock) }
+        lock = -1
+    }
+
+    /// When the sandbox is over (or failed to start): close what kennel holds. The pair goes
+    /// with the sandbox's network namespace (the kernel destroys it shortly after the last
+    /// process); deleting it here would only make kennel wait for that. The pool's nftables
+    /// table stays for the next bridged sandbox; `kennel gc` removes it once none is left.
+    mutating func finish() {
+        releaseLock()
+        hostNetlink.close()
+        FD.close(hostNetwork)
     }
 
     /// IPv4 addresses held by host interfaces whose names start with `prefix`.
@@ -161,17 +156,6 @@ struct BridgeNetwork {
         }
 
         """)
-    }
-
-    /// When the last bridged sandbox of this host namespace ends, its pool's table goes too:
-    /// under the allocation lock, with no kennel veth left, `nft delete table`.
-    static func cleanUpIfLast(pool: BlockedDestination) {
-        // (Same shape as `collectGarbage`, for one pool and without listing.)
-        guard let lock = try? FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) else { return }
-        defer { FD.close(lock) }
-        guard flock(lock, LOCK_EX) == 0 else { return }
-        guard hostInterfaces(prefix: "kn").isEmpty else { return }
-        _ = try? runNft("delete table inet \(tableName(pool))\n")
     }
 
     /// Names of host interfaces starting with `prefix`.

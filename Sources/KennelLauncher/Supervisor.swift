@@ -48,7 +48,7 @@ public enum Supervisor {
             guard let pool = plan.subnet else { throw LaunchError("plan", "--subnet", Errno(rawValue: EINVAL)) }
             bridge = try BridgeNetwork.prepare(plan, pool: pool)
         }
-        defer { if let pool = plan.subnet { bridge?.finish(pool: pool) } }
+        defer { bridge?.finish() }
         let initPid: pid_t
         (initPid, sandboxNetwork) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil, bridge: &bridge)
         FD.close(channel.child)
@@ -165,7 +165,7 @@ public enum Supervisor {
         //    locked in the sandbox's own mount namespace).
         try step("unshare", "net+mnt") { () throws(Errno) in try Namespaces.unshare([.network, .mount]) }
         var sandboxNetwork: Int32 = -1
-        if keepNetwork || bridge != nil {
+        if keepNetwork {
             sandboxNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in
                 try FD.open("/proc/self/ns/net", O_RDONLY)
             }
@@ -209,7 +209,7 @@ public enum Supervisor {
         // reconfigure (it is owned by the host user namespace).
         try BlockedRoutes.install(plan.blocked)
         if bridge != nil {
-            try bridge?.attach(sandboxNetwork: sandboxNetwork)
+            try bridge?.attach()
         }
 
         // 6. The sandbox's pid (and time) namespace, owned by the host user namespace: host

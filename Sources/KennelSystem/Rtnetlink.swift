@@ -71,6 +71,18 @@ public struct Rtnetlink {
                     payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0) + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(name)))
     }
 
+    /// The index of the link called `name` in this socket's network namespace (RTM_GETLINK).
+    public mutating func linkIndex(name: String) throws(Errno) -> Int32 {
+        var index: Int32 = 0
+        try request(type: 18 /* RTM_GETLINK */, flags: 0x1 | 0x4,
+                    payload: Rtnetlink.ifinfomsg(index: 0, flags: 0, change: 0) + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(name))) { reply in
+            // struct ifinfomsg follows the 16-byte header: its index is at offset 4.
+            if reply.count >= 24 { index = Int32(bitPattern: Rtnetlink.u32(Array(reply), 20)) }
+        }
+        guard index > 0 else { throw Errno(rawValue: ENODEV) }
+        return index
+    }
+
     /// Sets a link up.
     public mutating func setUp(interface index: Int32) throws(Errno) {
         let iffUp: UInt32 = 1
@@ -119,7 +131,8 @@ public struct Rtnetlink {
     static let create: UInt16 = 0x1 | 0x4 | 0x400 | 0x200  // REQUEST | ACK | CREATE | EXCL
 
     /// Sends one request and waits for its acknowledgement (NLMSG_ERROR with error 0).
-    private mutating func request(type: UInt16, flags: UInt16, payload: [UInt8]) throws(Errno) {
+    private mutating func request(type: UInt16, flags: UInt16, payload: [UInt8],
+                                  onReply: (ArraySlice<UInt8>) -> Void = { _ in }) throws(Errno) {
         let seq = sequence
         sequence &+= 1
         let message = Rtnetlink.le32(UInt32(16 + payload.count)) + Rtnetlink.le16(type) + Rtnetlink.le16(flags)
@@ -140,6 +153,7 @@ public struct Rtnetlink {
                     throw Errno(rawValue: -error)
                 }
                 guard length >= 16 else { break }
+                if kind != 2 && replySeq == seq { onReply(reply[offset..<min(n, offset + length)]) }
                 offset += (length + 3) & ~3
             }
         }
