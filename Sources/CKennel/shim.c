@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -76,3 +77,4 @@ long kennel_signalfd_read(int fd, int *signal, int *code) {
     if (n == (ssize_t)sizeof info) { *signal = (int)info.ssi_signo; *code = info.ssi_code; }
     return n;
 }
+long kennel_splice(int in, int out, size_t length, unsigned int flags) { return (long)splice(in, NULL, out, NULL, length, flags); }

@@ -1,3 +1,4 @@
+import CKennel
 import Glibc
 import KennelSpec
 import KennelSystem
@@ -12,32 +13,62 @@ final class PortRelay {
         let sandboxPort: UInt16
     }
 
+    /// One direction of a connection: bytes move from a socket into a pipe and from the pipe
+    /// to the other socket with splice(2), never through user memory.
+    private final class Direction {
+        let pipeRead: Int32
+        let pipeWrite: Int32
+        /// Bytes in the pipe, not yet written on.
+        var pending = 0
+        var eof = false
+        var shut = false
+
+        init?() {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else { return nil }
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+            // A larger pipe moves more per wake-up; the default (64 KiB) serves if refused.
+            _ = fcntl(fds[1], Int32(KENNEL_F_SETPIPE_SZ), Int32(PortRelay.pipeSize))
+            pipeRead = fds[0]
+            pipeWrite = fds[1]
+        }
+
+        func close() {
+            FD.close(pipeRead)
+            FD.close(pipeWrite)
+        }
+    }
+
     /// One relayed connection: `host` accepted on the host, `sandbox` to the sandbox's loopback.
     private final class Connection {
         let host: Int32
         let sandbox: Int32
+        let toSandbox: Direction
+        let toHost: Direction
         var connecting = true
-        /// Bytes read from one side, not yet written to the other.
-        var toSandbox: [UInt8] = []
-        var toHost: [UInt8] = []
-        var hostEOF = false
-        var sandboxEOF = false
-        var sandboxShut = false
-        var hostShut = false
         var closed = false
 
-        init(host: Int32, sandbox: Int32) {
+        init?(host: Int32, sandbox: Int32) {
+            guard let a = Direction() else { return nil }
+            guard let b = Direction() else { a.close(); return nil }
             self.host = host
             self.sandbox = sandbox
+            toSandbox = a
+            toHost = b
         }
 
-        var finished: Bool { closed || (hostShut && sandboxShut) }
+        var finished: Bool { closed || (toSandbox.shut && toHost.shut) }
 
         func close() {
             if closed { return }
             closed = true
             FD.close(host)
             FD.close(sandbox)
+            toSandbox.close()
+            toHost.close()
         }
     }
 
@@ -45,9 +76,8 @@ final class PortRelay {
     private var connections: [Connection] = []
     private let sandboxNetwork: Int32
     private let hostNetwork: Int32
-    private static let chunk = 256 << 10
-    /// Per direction; reading pauses while this much waits to be written.
-    private static let bufferLimit = 1 << 20
+    /// Per direction: the pipe between the two sockets.
+    static let pipeSize = 1 << 20
 
     /// Binds every published port on the host, before anything else is created: a port in use
     /// is an error with nothing to clean up. `sandboxNetwork` is set once the sandbox exists.
@@ -85,10 +115,11 @@ final class PortRelay {
             if c.connecting {
                 sandboxEvents |= Int32(POLLOUT)
             } else {
-                if !c.hostEOF && c.toSandbox.count < PortRelay.bufferLimit { hostEvents |= Int32(POLLIN) }
-                if !c.sandboxEOF && c.toHost.count < PortRelay.bufferLimit { sandboxEvents |= Int32(POLLIN) }
-                if !c.toHost.isEmpty { hostEvents |= Int32(POLLOUT) }
-                if !c.toSandbox.isEmpty { sandboxEvents |= Int32(POLLOUT) }
+                // Read while the pipe has room (splice reports EAGAIN when it has none).
+                if !c.toSandbox.eof && c.toSandbox.pending < PortRelay.pipeSize { hostEvents |= Int32(POLLIN) }
+                if !c.toHost.eof && c.toHost.pending < PortRelay.pipeSize { sandboxEvents |= Int32(POLLIN) }
+                if c.toHost.pending > 0 { hostEvents |= Int32(POLLOUT) }
+                if c.toSandbox.pending > 0 { sandboxEvents |= Int32(POLLOUT) }
             }
             fds.append(pollfd(fd: c.host, events: Int16(hostEvents), revents: 0))
             fds.append(pollfd(fd: c.sandbox, events: Int16(sandboxEvents), revents: 0))
@@ -116,11 +147,10 @@ final class PortRelay {
                 continue
             }
             let readable = Int32(POLLIN) | Int32(POLLHUP) | Int32(POLLERR)
-            if hostEvents & readable != 0 { pump(from: c.host, to: c.sandbox, into: &c.toSandbox, eof: &c.hostEOF, c) }
-            if !c.closed && sandboxEvents & readable != 0 {
-                pump(from: c.sandbox, to: c.host, into: &c.toHost, eof: &c.sandboxEOF, c)
-            }
-            if !c.closed { flush(c) }
+            if hostEvents & readable != 0 { fill(c.toSandbox, from: c.host, c) }
+            if !c.closed && sandboxEvents & readable != 0 { fill(c.toHost, from: c.sandbox, c) }
+            if !c.closed { drain(c.toSandbox, to: c.sandbox, c) }
+            if !c.closed { drain(c.toHost, to: c.host, c) }
         }
         connections.removeAll { c in
             if c.finished { c.close() }
@@ -141,57 +171,46 @@ final class PortRelay {
             }
             guard let sandbox else { FD.close(host); continue }
             TCP.setNoDelay(host)
-            connections.append(Connection(host: host, sandbox: sandbox))
+            guard let connection = Connection(host: host, sandbox: sandbox) else {
+                FD.close(host)
+                FD.close(sandbox)
+                continue
+            }
+            connections.append(connection)
         }
     }
 
-    /// One scratch buffer for every read: nothing is allocated per message.
-    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: PortRelay.chunk, alignment: 16)
-
-    deinit { scratch.deallocate() }
-
-    /// Reads what is there and sends it straight on to `peer`; only what the peer cannot take
-    /// yet is kept in `buffer`. End of file is remembered.
-    private func pump(from fd: Int32, to peer: Int32, into buffer: inout [UInt8], eof: inout Bool, _ c: Connection) {
-        let n = Glibc.read(fd, scratch.baseAddress, scratch.count)
+    /// Moves what the socket has into the direction's pipe; end of file is remembered.
+    private func fill(_ d: Direction, from socket: Int32, _ c: Connection) {
+        let flags = UInt32(KENNEL_SPLICE_F_MOVE | KENNEL_SPLICE_F_NONBLOCK)
+        let n = kennel_splice(socket, d.pipeWrite, PortRelay.pipeSize - d.pending, flags)
         if n > 0 {
-            var sent = 0
-            if buffer.isEmpty {
-                let w = Glibc.send(peer, scratch.baseAddress, n, Int32(MSG_NOSIGNAL))
-                if w > 0 { sent = w } else if w < 0 && errno != EAGAIN && errno != EINTR { c.close(); return }
-            }
-            if sent < n { buffer += UnsafeRawBufferPointer(rebasing: scratch[sent..<n]) }
+            d.pending += n
         } else if n == 0 {
-            eof = true
+            d.eof = true
         } else if errno != EAGAIN && errno != EINTR {
             c.close()
         }
     }
 
-    /// Writes what is pending each way; forwards an end of file once its data is through.
-    private func flush(_ c: Connection) {
-        if !write(&c.toSandbox, to: c.sandbox) || !write(&c.toHost, to: c.host) {
-            c.close()
-            return
+    /// Moves what the pipe holds on to the socket; forwards end of file once all is through.
+    private func drain(_ d: Direction, to socket: Int32, _ c: Connection) {
+        let flags = UInt32(KENNEL_SPLICE_F_MOVE | KENNEL_SPLICE_F_NONBLOCK)
+        while d.pending > 0 {
+            let n = kennel_splice(d.pipeRead, socket, d.pending, flags)
+            if n > 0 {
+                d.pending -= n
+            } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
+                break
+            } else {
+                c.close()
+                return
+            }
         }
-        if c.hostEOF && c.toSandbox.isEmpty && !c.sandboxShut {
-            shutdown(c.sandbox, Int32(SHUT_WR))
-            c.sandboxShut = true
+        if d.eof && d.pending == 0 && !d.shut {
+            shutdown(socket, Int32(SHUT_WR))
+            d.shut = true
         }
-        if c.sandboxEOF && c.toHost.isEmpty && !c.hostShut {
-            shutdown(c.host, Int32(SHUT_WR))
-            c.hostShut = true
-        }
-    }
-
-    private func write(_ buffer: inout [UInt8], to fd: Int32) -> Bool {
-        guard !buffer.isEmpty else { return true }
-        let n = buffer.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        if n > 0 {
-            buffer.removeFirst(n)
-            return true
-        }
-        return n < 0 && (errno == EAGAIN || errno == EINTR)
     }
 
     func closeAll() {

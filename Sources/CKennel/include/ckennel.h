@@ -68,6 +68,9 @@ enum {
     KENNEL_MS_PRIVATE = (1 << 18),
     KENNEL_O_PATH = 010000000,
     KENNEL_MFD_CLOEXEC = 1,
+    KENNEL_SPLICE_F_MOVE = 1,
+    KENNEL_SPLICE_F_NONBLOCK = 2,
+    KENNEL_F_SETPIPE_SZ = 1031,
     KENNEL_SIOCGIFFLAGS = 0x8913,
     KENNEL_SIOCSIFFLAGS = 0x8914,
 };
@@ -117,6 +120,8 @@ int kennel_accept_nonblocking(int listener);
 // record and hands back its signal number and si_code (returns read(2)'s result).
 int kennel_signalfd(const void *mask);
 long kennel_signalfd_read(int fd, int *signal, int *code);
+// splice(2) is declared only under _GNU_SOURCE; offsets are always NULL here (sockets, pipes).
+long kennel_splice(int in, int out, size_t length, unsigned int flags);
 // memfd_create(2) is declared only under _GNU_SOURCE.
 int kennel_memfd_create(const char *name, unsigned int flags);
 // seccomp(2) has no glibc wrapper, and its program is a struct sock_fprog: this takes the
