@@ -18,6 +18,13 @@ public enum Preparation {
             // Canonical, so the status output names the real directory.
             if let real = realpath(rootfs, nil) { spec.rootfs = String(cString: real); free(real) }
         }
+        for path in spec.blockFiles {
+            let bytes: [UInt8]
+            do { bytes = try FD.readFile(path) } catch { throw LaunchError("read block list", path, error) }
+            let list = try BlockedDestination.parseList(String(decoding: bytes, as: UTF8.self), source: path)
+            spec.block += list.block
+            spec.blockEFS += list.efs
+        }
         for bind in spec.binds where access(bind.source, F_OK) != 0 {
             throw SpecError.bindSourceMissing(bind.source)
         }

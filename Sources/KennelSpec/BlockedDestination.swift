@@ -54,6 +54,24 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
         self.reason = reason
     }
 
+    /// Parses a block list file: one destination a line, `CIDR` or `efs IP`; `#` starts a
+    /// comment. Returns (blocks, EFS targets) for `--block` and `--block-efs`.
+    public static func parseList(_ text: String, source: String) throws(SpecError) -> (block: [String], efs: [String]) {
+        var block: [String] = [], efs: [String] = []
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            switch words.count {
+            case 0: continue
+            case 1: block.append(words[0])
+            case 2 where words[0] == "efs": efs.append(words[1])
+            default:
+                throw .malformedOption(option: "--block-file", value: "\(source):\(n + 1)", expected: "CIDR or `efs IP` per line")
+            }
+        }
+        return (block, efs)
+    }
+
     /// The route itself, whatever the reason: two entries for one route are one.
     static func key(_ d: BlockedDestination) -> BlockedDestination {
         var k = d

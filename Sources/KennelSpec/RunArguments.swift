@@ -30,6 +30,7 @@ public struct RunArguments: Equatable, Sendable {
         public var publish: [String] = []
         public var block: [String] = []
         public var blockEFS: [String] = []
+        public var blockFile: [String] = []
         public var subnet = "10.213.0.0/16"
         public var dns: [String] = []
         public var command: [String] = []
@@ -60,6 +61,7 @@ public struct RunArguments: Equatable, Sendable {
         spec.statusJSON = v.statusJSON
         spec.subnet = v.subnet
         spec.dns = v.dns
+        spec.blockFiles = v.blockFile
         spec.block = v.block
         spec.blockEFS = v.blockEFS
         spec.publish = try v.publish.map { (s: String) throws(SpecError) in try SandboxSpec.Publish.parse(s) }
@@ -93,6 +95,7 @@ public struct RunArguments: Equatable, Sendable {
         "--subnet": { $0.subnet = $1; return true },
         "--dns": { $0.dns.append($1); return true },
         "--block-efs": { $0.blockEFS.append($1); return true },
+        "--block-file": { $0.blockFile.append($1); return true },
     ]
 
     /// The long names this parser knows; the unit test compares them with the CLI's.

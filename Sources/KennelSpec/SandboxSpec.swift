@@ -185,6 +185,8 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     public var subnet: String = "10.213.0.0/16"
     public var dns: [String] = []
     public var blockEFS: [String] = []
+    /// Block list files (`--block-file`), read by the launcher.
+    public var blockFiles: [String] = []
 
     public init(command: [String]) { self.command = command }
 }

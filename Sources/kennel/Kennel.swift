@@ -133,6 +133,9 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Block an EFS mount target's address (repeatable).", valueName: "ip"))
     var blockEfs: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Read more blocks from a file: a CIDR, or `efs IP`, per line; # comments (repeatable).", valueName: "path"))
+    var blockFile: [String] = []
+
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments.", valueName: "command"))
     var command: [String] = []
 
@@ -172,6 +175,7 @@ struct Run: ParsableCommand {
         v.subnet = subnet
         v.dns = dns
         v.blockEFS = blockEfs
+        v.blockFile = blockFile
         v.command = argv
         return v
     }

@@ -112,3 +112,12 @@ final class BlockedDestinationTests: XCTestCase {
         XCTAssertFalse(plan.blocked.contains { ["169.254.169.253/32", "169.254.169.123/32"].contains($0.description) })
     }
 }
+
+final class BlockListTests: XCTestCase {
+    func testParseList() throws {
+        let (block, efs) = try BlockedDestination.parseList("# c\n10.0.0.0/8\n  efs 192.0.2.9 # x\n\n2001:db8::/32\n", source: "f")
+        XCTAssertEqual(block, ["10.0.0.0/8", "2001:db8::/32"])
+        XCTAssertEqual(efs, ["192.0.2.9"])
+        XCTAssertThrowsError(try BlockedDestination.parseList("efs\tone two\n", source: "f"))
+    }
+}

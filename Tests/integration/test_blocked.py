@@ -51,3 +51,15 @@ def test_routes_cannot_be_changed_from_inside_even_with_every_capability():
 def test_malformed_blocks_are_refused(bad):
     r = kennel("run", *bad, "--", "true")
     assert r.returncode == 125 and r.stderr.startswith("kennel: --block"), r.stderr
+
+
+def test_a_block_file_carries_the_list(tmp_path):
+    f = tmp_path / "blocked.conf"
+    f.write_text("# the team's list\n203.0.113.0/25\n\nefs 198.51.100.7   # us-east-1a mount target\n")
+    res = probe("connect_any", "203.0.113.5:443", "203.0.113.200:443", "198.51.100.7:2049", opts=["--block-file", str(f)])
+    assert res == {"203.0.113.5:443": EACCES, "203.0.113.200:443": ENETUNREACH, "198.51.100.7:2049": EACCES}
+    f.write_text("203.0.113.0/25 extra words\n")
+    r = kennel("run", "--block-file", str(f), "--", "true")
+    assert r.returncode == 125 and f"{f}:1" in r.stderr, r.stderr
+    r = kennel("run", "--block-file", str(tmp_path / "missing"), "--", "true")
+    assert r.returncode == 125 and "ENOENT" in r.stderr
