@@ -181,40 +181,20 @@ def check_write(*paths):
 
 
 def check_connect(*targets):
-    """Errno of connect() to HOST:PORT or @abstract; 0 = connected."""
+    """Errno of connect() to HOST:PORT (any spelling getaddrinfo accepts: decimal, octal,
+    [IPv6], IPv4-mapped IPv6) or to @abstract (a unix socket); 0 = connected."""
     out = {}
     for t in targets:
         if t.startswith("@"):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            addr = "\0" + t[1:]
+            s, addr = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), "\0" + t[1:]
         else:
             host, _, port = t.rpartition(":")
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            addr = (host, int(port))
-        s.settimeout(3)
-        try:
-            s.connect(addr)
-            out[t] = 0
-        except OSError as e:
-            out[t] = e.errno if e.errno is not None else -1
-        finally:
-            s.close()
-    return out
-
-
-def check_connect_any(*targets):
-    """Errno of connect() to HOST:PORT where HOST may be any spelling getaddrinfo accepts
-    (decimal, octal, IPv6, IPv4-mapped IPv6); 0 = connected."""
-    out = {}
-    for t in targets:
-        host, _, port = t.rpartition(":")
-        host = host.strip("[]")
-        try:
-            family, kind, proto, _, addr = socket.getaddrinfo(host, int(port), 0, socket.SOCK_STREAM)[0]
-        except socket.gaierror as e:
-            out[t] = f"gaierror {e}"
-            continue
-        s = socket.socket(family, kind, proto)
+            try:
+                family, kind, proto, _, addr = socket.getaddrinfo(host.strip("[]"), int(port), 0, socket.SOCK_STREAM)[0]
+            except socket.gaierror as e:
+                out[t] = f"gaierror {e}"
+                continue
+            s = socket.socket(family, kind, proto)
         s.settimeout(3)
         try:
             s.connect(addr)

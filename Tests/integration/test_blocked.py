@@ -15,20 +15,20 @@ ALWAYS = ["169.254.170.2:80", "169.254.170.23:80", "[fd00:ec2::23]:80"]
 
 def test_metadata_and_credential_endpoints_fail_at_once_in_every_spelling():
     start = time.monotonic()
-    res = probe("connect_any", *IMDS_SPELLINGS, *ALWAYS)
+    res = probe("connect", *IMDS_SPELLINGS, *ALWAYS)
     assert all(v == EACCES for v in res.values()), res
     assert time.monotonic() - start < 20  # no connect waited for a timeout (each has 3 s)
 
 
 def test_dns_and_time_sync_are_not_blocked():
-    res = probe("connect_any", "169.254.169.253:53", "169.254.169.123:123", "[fd00:ec2::253]:53")
+    res = probe("connect", "169.254.169.253:53", "169.254.169.123:123", "[fd00:ec2::253]:53")
     # Nothing is reachable with --net none, but these are not prohibited: unreachable instead.
     assert all(v == ENETUNREACH for v in res.values()), res
 
 
 def test_block_and_block_efs_add_destinations():
     opts = ["--block", "203.0.113.0/24", "--block", "2001:db8::/32", "--block-efs", "198.51.100.7"]
-    res = probe("connect_any", "203.0.113.99:443", "[2001:db8::1]:443", "198.51.100.7:2049", "198.51.100.8:2049",
+    res = probe("connect", "203.0.113.99:443", "[2001:db8::1]:443", "198.51.100.7:2049", "198.51.100.8:2049",
                 opts=opts)
     assert res["203.0.113.99:443"] == EACCES and res["[2001:db8::1]:443"] == EACCES
     assert res["198.51.100.7:2049"] == EACCES
@@ -56,7 +56,7 @@ def test_malformed_blocks_are_refused(bad):
 def test_a_block_file_carries_the_list(tmp_path):
     f = tmp_path / "blocked.conf"
     f.write_text("# the team's list\n203.0.113.0/25\n\nefs 198.51.100.7   # us-east-1a mount target\n")
-    res = probe("connect_any", "203.0.113.5:443", "203.0.113.200:443", "198.51.100.7:2049", opts=["--block-file", str(f)])
+    res = probe("connect", "203.0.113.5:443", "203.0.113.200:443", "198.51.100.7:2049", opts=["--block-file", str(f)])
     assert res == {"203.0.113.5:443": EACCES, "203.0.113.200:443": ENETUNREACH, "198.51.100.7:2049": EACCES}
     f.write_text("203.0.113.0/25 extra words\n")
     r = kennel("run", "--block-file", str(f), "--", "true")

@@ -104,6 +104,19 @@ def probe_in_host(topo, *check, opts=()):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def start_bridged(topo, status, *command):
+    """Starts a bridged sandbox in the background; returns it once --status-json exists."""
+    p = subprocess.Popen(["ip", "netns", "exec", topo["host"], KENNEL, "run", "--net", "bridge",
+                          "--status-json", str(status), "--", *command])
+    for _ in range(250):
+        if status.exists():
+            return p, json.loads(status.read_text())
+        time.sleep(0.02)
+    p.kill()
+    p.wait()
+    raise AssertionError("the sandbox did not start")
+
+
 def host_links(topo):
     return sh("ip", "netns", "exec", topo["host"], "ip", "-br", "link").stdout
 
@@ -114,7 +127,7 @@ def test_egress_works_and_metadata_is_blocked(topology):
     assert r.returncode == 0 and r.stdout.strip() == "hello", r.stderr
     # The internet server saw the host's address (NAT), not the sandbox's.
     assert topology["logs"]["internet"].read_text().split() == ["192.0.2.1", "/x"]
-    res = probe_in_host(topology, "connect_any", "169.254.169.254:80", "2852039166:80", "169.254.170.2:80")
+    res = probe_in_host(topology, "connect", "169.254.169.254:80", "2852039166:80", "169.254.170.2:80")
     assert all(v == 13 for v in res.values()), res
     assert topology["logs"]["imds"].read_text() == ""
 
@@ -141,15 +154,9 @@ def test_raw_and_packet_sockets_are_refused_and_imds_sees_nothing(topology):
 def test_host_side_layer_drops_metadata_traffic_even_without_the_routes(topology, tmp_path):
     # Remove the sandbox's prohibit route from outside (as host root, which the sandbox is
     # not): the host-side nftables drop still keeps every packet from the fake IMDS.
-    status = tmp_path / "s.json"
-    p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
-                          "--status-json", str(status), "--", "sleep", "30"])
+    p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
     try:
-        for _ in range(200):
-            if status.exists():
-                break
-            time.sleep(0.02)
-        init = json.loads(status.read_text())["initHostPid"]
+        init = st["initHostPid"]
         sh("nsenter", f"--net=/proc/{init}/ns/net", "ip", "route", "del", "169.254.169.254")
         r = sh("nsenter", f"--net=/proc/{init}/ns/net", "python3", "-c",
                "import socket; s=socket.socket(); s.settimeout(2)\n"
@@ -168,14 +175,8 @@ def test_no_veth_or_table_is_left_after_many_launches_and_sigkills(topology, tmp
             r = run_in_host(topology, "--", "true")
             assert r.returncode == 0, r.stderr
         else:
-            status = tmp_path / f"s{i}.json"
-            p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
-                                  "--status-json", str(status), "--", "sleep", "30"])
-            for _ in range(200):
-                if status.exists():
-                    break
-                time.sleep(0.02)
-            sh("kill", "-9", str(json.loads(status.read_text())["supervisorPid"]))
+            p, st = start_bridged(topology, tmp_path / f"s{i}.json", "sleep", "30")
+            sh("kill", "-9", str(st["supervisorPid"]))
             p.wait(timeout=20)
     # The pairs (and their addresses) go with the sandboxes' network namespaces.
     deadline = time.monotonic() + 10
@@ -190,14 +191,8 @@ def test_no_veth_or_table_is_left_after_many_launches_and_sigkills(topology, tmp
 
 
 def test_gc_leaves_the_table_while_a_sandbox_uses_it(topology, tmp_path):
-    status = tmp_path / "s.json"
-    p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
-                          "--status-json", str(status), "--", "sleep", "30"])
+    p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
     try:
-        for _ in range(200):
-            if status.exists():
-                break
-            time.sleep(0.02)
         r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
         assert json.loads(r.stdout) == {"removed": []}
         assert "kennel_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
