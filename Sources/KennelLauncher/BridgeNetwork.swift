@@ -6,8 +6,8 @@ import KennelSystem
 /// sandbox gets one /30 of the pool (host end .1, sandbox end .2), a default route via the
 /// host end, and the host masquerades the pool's egress. The pair dies with the sandbox's
 /// network namespace, so it is never left behind, even when kennel is SIGKILLed. The nftables
-/// table `inet kennel_POOL` (NAT for the pool, and a second layer dropping the always-blocked
-/// destinations) is shared by the sandboxes of one host network namespace; `kennel gc`
+/// table `inet kennel1_POOL` (NAT for the pool, a second layer dropping the always-blocked
+/// destinations, no new traffic into the host or between sandboxes) is shared by the sandboxes of one host network namespace; `kennel gc`
 /// removes it when none is left.
 struct BridgeNetwork {
     let hostName: String
@@ -20,6 +20,11 @@ struct BridgeNetwork {
     private var lock: Int32
 
     static let lockPath = Launch.stateDirectory + "/network.lock"
+    /// Host ends are `kn-` and the sandbox id (15 characters, the kernel's limit).
+    static let linkPrefix = "kn-"
+    /// The pools' nftables tables: `kennel1_10_213_0_0_16`. The number changes with the rules,
+    /// so a table from an older kennel is never mistaken for a current one.
+    static let tablePrefix = "kennel1_"
 
     /// In the host's network namespace, before the sandbox exists: take the allocation lock,
     /// choose a /30 no kennel host end holds, and make sure the host forwards and masquerades.
@@ -31,7 +36,15 @@ struct BridgeNetwork {
 
         let base = pool.address.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let blocks = UInt32(1) << (30 - UInt32(pool.prefixLength))
-        let used = Set(hostAddresses(prefix: "kn").compactMap { a -> UInt32? in
+        // The pool must not overlap anything the host itself holds: its /30 routes would
+        // capture the host's own traffic.
+        let mask: UInt32 = pool.prefixLength == 0 ? 0 : ~UInt32(0) << (32 - UInt32(pool.prefixLength))
+        let ours = Set(hostAddresses(prefix: BridgeNetwork.linkPrefix))
+        if hostAddresses(prefix: "").contains(where: { $0 & mask == base && !ours.contains($0) }) {
+            throw LaunchError("--subnet", pool.description, Errno(rawValue: EADDRINUSE),
+                              detail: "the host already uses an address in it; choose another --subnet")
+        }
+        let used = Set(hostAddresses(prefix: BridgeNetwork.linkPrefix).compactMap { a -> UInt32? in
             a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
         })
         guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
@@ -47,7 +60,7 @@ struct BridgeNetwork {
             throw LaunchError("open", "/proc/self/ns/net", error)
         }
         ok = true
-        return BridgeNetwork(hostName: "kn" + plan.id, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
+        return BridgeNetwork(hostName: BridgeNetwork.linkPrefix + plan.id, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
                              hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
     }
 
@@ -122,13 +135,16 @@ struct BridgeNetwork {
 
     static func bytes(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
 
-    /// The nftables table for a pool: `inet kennel_10_213_0_0_16` for 10.213.0.0/16.
+    /// The nftables table for a pool: `inet kennel1_10_213_0_0_16` for 10.213.0.0/16.
     static func tableName(_ pool: BlockedDestination) -> String {
-        "kennel_" + String(pool.description.map { $0 == "." || $0 == "/" ? "_" : $0 })
+        tablePrefix + String(pool.description.map { $0 == "." || $0 == "/" ? "_" : $0 })
     }
 
-    /// IPv4 forwarding on, and the pool's nftables table (masquerade for the pool's egress,
-    /// and a second layer dropping the always-blocked destinations) unless it exists.
+    /// IPv4 forwarding on, and the pool's nftables table unless it exists: masquerade for the
+    /// pool's egress; from the sandboxes, the always-blocked destinations dropped before any
+    /// routing or DNAT (a second layer behind the routes inside), all IPv6 dropped (bridge mode
+    /// is IPv4; no link-local path to the host), nothing new into the host itself nor into
+    /// another sandbox; and no new connection from outside into a sandbox.
     static func ensureHostForwarding(pool: BlockedDestination) throws(LaunchError) {
         try step("enable forwarding", "/proc/sys/net/ipv4/ip_forward") { () throws(Errno) in
             if (try? FD.readFile("/proc/sys/net/ipv4/ip_forward")) != Array("1\n".utf8) {
@@ -143,15 +159,27 @@ struct BridgeNetwork {
         }
         if exists { return }
         let blocked = BlockedDestination.defaults.filter { $0.family == .ipv4 }.map(\.description).joined(separator: ", ")
+        let kn = linkPrefix + "*"
         try runNft("""
         table inet \(table) {
+          chain prerouting {
+            type filter hook prerouting priority raw; policy accept;
+            iifname "\(kn)" ip daddr { \(blocked) } drop
+            iifname "\(kn)" meta nfproto ipv6 drop
+          }
+          chain input {
+            type filter hook input priority filter; policy accept;
+            iifname "\(kn)" ct state established,related accept
+            iifname "\(kn)" drop
+          }
           chain forward {
-            type filter hook forward priority -10; policy accept;
-            iifname "kn*" ip daddr { \(blocked) } drop
+            type filter hook forward priority filter; policy accept;
+            iifname "\(kn)" oifname "\(kn)" drop
+            oifname "\(kn)" ct state new drop
           }
           chain postrouting {
-            type nat hook postrouting priority 100; policy accept;
-            ip saddr \(pool.description) oifname != "kn*" masquerade
+            type nat hook postrouting priority srcnat; policy accept;
+            ip saddr \(pool.description) oifname != "\(kn)" masquerade
           }
         }
 
@@ -181,33 +209,38 @@ struct BridgeNetwork {
     }
 
     /// Runs nft with `arguments`, feeding `input`; returns its status and standard output.
-    static func nft(_ arguments: [String], input: String = "") throws(LaunchError) -> (ExitStatus?, String) {
+    static func nft(_ arguments: [String], input stdinText: String = "") throws(LaunchError) -> (ExitStatus?, String) {
         let candidates: [String] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
         guard let nft = candidates.first(where: { access($0, X_OK) == 0 }) else {
             throw LaunchError("nft", nil, Errno(rawValue: ENOENT), detail: "--net bridge needs nftables (apt install nftables)")
         }
-        let stdin = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
-        var out: [Int32] = [-1, -1]
-        guard pipe(&out) == 0 else { throw LaunchError("pipe", nil, Errno(rawValue: errno)) }
+        var input: [Int32] = [-1, -1], out: [Int32] = [-1, -1]
+        guard pipe(&input) == 0 else { throw LaunchError("pipe", "nft", Errno(rawValue: errno)) }
+        guard pipe(&out) == 0 else {
+            let e = errno
+            FD.close(input[0]); FD.close(input[1])
+            throw LaunchError("pipe", "nft", Errno(rawValue: e))
+        }
+        for fd in input + out { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let pid: pid_t
         do throws(Errno) {
             pid = try Proc.fork()
         } catch {
-            FD.close(out[0]); FD.close(out[1]); FD.close(stdin.parent); FD.close(stdin.child)
+            for fd in input + out { FD.close(fd) }
             throw LaunchError("fork", "nft", error)
         }
         if pid == 0 {
-            _ = dup2(stdin.child, 0)
+            _ = dup2(input[0], 0)  // dup2'd descriptors are not close-on-exec
             _ = dup2(out[1], 1)
+            SignalSet.resetDispositions([SIGPIPE])
             SignalSet.unblockAll()
             _ = Proc.exec(nft, ["nft"] + arguments, ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
             Proc.exitImmediately(127)
         }
-        FD.close(stdin.child)
+        FD.close(input[0])
         FD.close(out[1])
-        _ = try? FD.writeAll(stdin.parent, input)
-        shutdown(stdin.parent, Int32(SHUT_WR))
-        FD.close(stdin.parent)
+        _ = try? FD.writeAll(input[1], stdinText)
+        FD.close(input[1])
         let output = (try? FD.readAll(out[0])).map { String(decoding: $0, as: UTF8.self) } ?? ""
         FD.close(out[0])
         let status = (try? Proc.wait(pid))??.1
@@ -220,12 +253,12 @@ struct BridgeNetwork {
         let lock = try step("open", lockPath) { () throws(Errno) in try FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) }
         defer { FD.close(lock) }
         try step("flock", lockPath) { () throws(Errno) in _ = try retrying { flock(lock, LOCK_EX) } }
-        guard hostInterfaces(prefix: "kn").isEmpty else { return [] }
+        guard hostInterfaces(prefix: BridgeNetwork.linkPrefix).isEmpty else { return [] }
         guard let (_, listing) = try? nft(["list", "tables"]) else { return [] }
         var removed: [String] = []
         for line in listing.split(separator: "\n") {
             let words = line.split(separator: " ")
-            guard words.count == 3, words[0] == "table", words[1] == "inet", words[2].hasPrefix("kennel_") else { continue }
+            guard words.count == 3, words[0] == "table", words[1] == "inet", words[2].hasPrefix("kennel") else { continue }
             if (try? runNft("delete table inet \(words[2])\n")) != nil { removed.append("table inet \(words[2])") }
         }
         return removed

@@ -20,6 +20,8 @@ final class PortRelay {
         let pipeWrite: Int32
         /// Bytes in the pipe, not yet written on.
         var pending = 0
+        /// The last fill found the pipe full: wait for a drain before reading again.
+        var full = false
         var eof = false
         var shut = false
 
@@ -78,6 +80,10 @@ final class PortRelay {
     private let hostNetwork: Int32
     /// Per direction: the pipe between the two sockets.
     static let pipeSize = 1 << 20
+    /// Connections relayed at once; listeners are not polled beyond this (each holds six fds
+    /// and two pipes), nor after accept failed for want of descriptors until one closes.
+    static let maxConnections = 256
+    private var acceptPaused = false
 
     /// Binds every published port on the host, before anything else is created: a port in use
     /// is an error with nothing to clean up. `sandboxNetwork` is set once the sandbox exists.
@@ -109,15 +115,16 @@ final class PortRelay {
 
     /// The descriptors and events to poll for, in the order `service` expects them back.
     func pollSet() -> [pollfd] {
-        var fds = listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+        let accepting = !acceptPaused && connections.count < PortRelay.maxConnections
+        var fds = listeners.map { pollfd(fd: $0.fd, events: accepting ? Int16(POLLIN) : 0, revents: 0) }
         for c in connections {
             var hostEvents: Int32 = 0, sandboxEvents: Int32 = 0
             if c.connecting {
                 sandboxEvents |= Int32(POLLOUT)
             } else {
                 // Read while the pipe has room (splice reports EAGAIN when it has none).
-                if !c.toSandbox.eof && c.toSandbox.pending < PortRelay.pipeSize { hostEvents |= Int32(POLLIN) }
-                if !c.toHost.eof && c.toHost.pending < PortRelay.pipeSize { sandboxEvents |= Int32(POLLIN) }
+                if !c.toSandbox.eof && !c.toSandbox.full { hostEvents |= Int32(POLLIN) }
+                if !c.toHost.eof && !c.toHost.full { sandboxEvents |= Int32(POLLIN) }
                 if c.toHost.pending > 0 { hostEvents |= Int32(POLLOUT) }
                 if c.toSandbox.pending > 0 { sandboxEvents |= Int32(POLLOUT) }
             }
@@ -127,20 +134,23 @@ final class PortRelay {
         return fds
     }
 
-    /// Acts on what poll reported for `pollSet()`'s descriptors.
-    func service(_ fds: ArraySlice<pollfd>) {
+    /// Acts on what poll reported for `pollSet()`'s descriptors. Throws only if the supervisor
+    /// could not return to the host's network namespace (it must never stay in the sandbox's).
+    func service(_ fds: ArraySlice<pollfd>) throws(LaunchError) {
         // The connections polled are those that existed when `pollSet()` ran; new ones join
         // after them.
         let polled = connections
         var i = fds.startIndex
         for l in listeners {
-            if fds[i].revents != 0 { acceptAll(l) }
+            if fds[i].revents != 0 { try acceptAll(l) }
             i += 1
         }
         for c in polled {
             let hostEvents = Int32(fds[i].revents), sandboxEvents = Int32(fds[i + 1].revents)
             i += 2
             if c.connecting {
+                // The client gave up while the sandbox side was still connecting.
+                if hostEvents & (Int32(POLLHUP) | Int32(POLLERR)) != 0 { c.close(); continue }
                 guard sandboxEvents != 0 else { continue }
                 if TCP.pendingError(c.sandbox) != 0 { c.close(); continue }
                 c.connecting = false
@@ -152,22 +162,33 @@ final class PortRelay {
             if !c.closed { drain(c.toSandbox, to: c.sandbox, c) }
             if !c.closed { drain(c.toHost, to: c.host, c) }
         }
+        let before = connections.count
         connections.removeAll { c in
             if c.finished { c.close() }
             return c.closed
         }
+        if connections.count < before { acceptPaused = false }
     }
 
-    private func acceptAll(_ l: Listener) {
-        while let host = try? TCP.accept(l.fd) {
+    private func acceptAll(_ l: Listener) throws(LaunchError) {
+        while connections.count < PortRelay.maxConnections {
+            let accepted: Int32?
+            do throws(Errno) {
+                accepted = try TCP.accept(l.fd)
+            } catch {
+                acceptPaused = true  // EMFILE and the like: wait until a connection closes
+                return
+            }
+            guard let host = accepted else { return }
             // The sandbox-side socket must be made inside the sandbox's network namespace.
             guard (try? Namespaces.enter(sandboxNetwork)) != nil else { FD.close(host); continue }
             let sandbox = try? TCP.connectLoopback(port: l.sandboxPort)
-            if (try? Namespaces.enter(hostNetwork)) == nil {
-                // Never stay in the sandbox's network namespace: give up relaying.
+            do throws(Errno) {
+                try Namespaces.enter(hostNetwork)
+            } catch {
                 FD.close(host)
                 if let sandbox { FD.close(sandbox) }
-                return
+                throw LaunchError("setns", "host network namespace", error)
             }
             guard let sandbox else { FD.close(host); continue }
             TCP.setNoDelay(host)
@@ -182,13 +203,19 @@ final class PortRelay {
 
     /// Moves what the socket has into the direction's pipe; end of file is remembered.
     private func fill(_ d: Direction, from socket: Int32, _ c: Connection) {
+        // A full pipe is not an end of file: splice of length 0 would return 0.
+        guard !d.full, d.pending < PortRelay.pipeSize else { d.full = true; return }
         let flags = UInt32(KENNEL_SPLICE_F_MOVE | KENNEL_SPLICE_F_NONBLOCK)
         let n = kennel_splice(socket, d.pipeWrite, PortRelay.pipeSize - d.pending, flags)
+        let code = errno
         if n > 0 {
             d.pending += n
         } else if n == 0 {
             d.eof = true
-        } else if errno != EAGAIN && errno != EINTR {
+        } else if code == EAGAIN {
+            // Either the socket is empty or the pipe is: only the pipe is worth marking.
+            if d.pending > 0 { d.full = true }
+        } else if code != EINTR {
             c.close()
         }
     }
@@ -198,9 +225,11 @@ final class PortRelay {
         let flags = UInt32(KENNEL_SPLICE_F_MOVE | KENNEL_SPLICE_F_NONBLOCK)
         while d.pending > 0 {
             let n = kennel_splice(d.pipeRead, socket, d.pending, flags)
+            let code = errno
             if n > 0 {
                 d.pending -= n
-            } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
+                d.full = false
+            } else if n < 0 && (code == EAGAIN || code == EINTR) {
                 break
             } else {
                 c.close()

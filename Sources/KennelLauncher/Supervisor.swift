@@ -23,6 +23,9 @@ public enum Supervisor {
         // the child inherits the mask, and the payload clears it just before execve. SIGCHLD
         // inherited as ignored would make the kernel reap children silently: never wait blind.
         signal(SIGCHLD, SIG_DFL)
+        // A relayed client that hangs up must never kill kennel (and with it the sandbox)
+        // through a write to its socket: errors come back as EPIPE. The payload resets this.
+        signal(SIGPIPE, SIG_IGN)
         let waited = SignalSet(SignalSet.forwarded + [SIGCHLD])
         waited.block()
 
@@ -125,12 +128,19 @@ public enum Supervisor {
                 if errno == EINTR { continue }
                 throw LaunchError("poll", nil, Errno(rawValue: errno))
             }
+            // Relay first, so that data in flight when the payload ends still gets through.
+            do throws(LaunchError) {
+                try relay.service(fds[1...])
+            } catch {
+                Proc.send(SIGKILL, to: initPid)
+                _ = try? Proc.wait(initPid)
+                throw error
+            }
             if fds[0].revents != 0 {
                 while let (signal, code) = SignalSet.read(signalFD) {
                     if let status = handle(signal, code: code, initPid: initPid) { return status }
                 }
             }
-            relay.service(fds[1...])
         }
     }
 

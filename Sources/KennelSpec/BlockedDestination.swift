@@ -28,17 +28,26 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
         let text = String(parts[0])
         var v4 = in_addr()
         var v6 = in6_addr()
+        var prefixOverride: UInt8?
         if inet_pton(AF_INET, text, &v4) == 1 {
             family = .ipv4
             address = withUnsafeBytes(of: v4) { Array($0) }
         } else if inet_pton(AF_INET6, text, &v6) == 1 {
             family = .ipv6
             address = withUnsafeBytes(of: v6) { Array($0) }
+            // ::ffff:a.b.c.d/n is an IPv4 destination (connects to it are routed as IPv4).
+            if address.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] {
+                family = .ipv4
+                address = Array(address.suffix(4))
+                if parts.count == 2, let p = UInt8(parts[1]), p >= 96 { prefixOverride = p - 96 }
+            }
         } else {
             throw .malformedOption(option: "--block", value: cidr, expected: "an IPv4 or IPv6 address or CIDR")
         }
         let maxPrefix = UInt8(address.count * 8)
-        if parts.count == 2 {
+        if let prefixOverride {
+            prefixLength = prefixOverride
+        } else if parts.count == 2 {
             guard let p = UInt8(parts[1]), p <= maxPrefix else {
                 throw .malformedOption(option: "--block", value: cidr, expected: "a prefix length of at most \(maxPrefix)")
             }

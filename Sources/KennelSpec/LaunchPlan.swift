@@ -158,7 +158,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         if !dns.isEmpty {
             var out = ""
             for ip in dns {
-                guard (try? BlockedDestination(cidr: ip))?.prefixLength == (ip.contains(":") ? 128 : 32) else {
+                guard !ip.contains("/"), (try? BlockedDestination(cidr: ip)) != nil else {
                     throw .malformedOption(option: "--dns", value: ip, expected: "an IP address")
                 }
                 out += "nameserver \(ip)\n"

@@ -152,7 +152,7 @@ public struct Rtnetlink {
                     if error == 0 { return }
                     throw Errno(rawValue: -error)
                 }
-                guard length >= 16 else { break }
+                guard length >= 16 else { throw Errno(rawValue: EPROTO) }  // a malformed reply
                 if kind != 2 && replySeq == seq { onReply(reply[offset..<min(n, offset + length)]) }
                 offset += (length + 3) & ~3
             }
@@ -172,6 +172,7 @@ public struct Rtnetlink {
     }
 
     static func cString(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
+    // Netlink is host-endian; kennel runs on little-endian machines (x86_64, aarch64).
     static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
     static func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xff) } }
     static func u16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }

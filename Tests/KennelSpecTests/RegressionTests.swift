@@ -121,3 +121,17 @@ final class BlockListTests: XCTestCase {
         XCTAssertThrowsError(try BlockedDestination.parseList("efs\tone two\n", source: "f"))
     }
 }
+
+final class ReviewFixTests: XCTestCase {
+    func testMappedIPv6BlocksAreIPv4() throws {
+        let d = try BlockedDestination(cidr: "::ffff:169.254.169.254")
+        XCTAssertEqual(d.family, .ipv4)
+        XCTAssertEqual(d.description, "169.254.169.254/32")
+        XCTAssertEqual(try BlockedDestination(cidr: "::ffff:10.0.0.0/104").description, "10.0.0.0/8")
+    }
+
+    func testDNSServersAreAddresses() {
+        XCTAssertThrowsError(try LaunchPlan.resolvConf(dns: ["1.2.3.4/32"], host: ""))
+        XCTAssertEqual(try LaunchPlan.resolvConf(dns: ["1.2.3.4", "fd00::1"], host: ""), "nameserver 1.2.3.4\nnameserver fd00::1\n")
+    }
+}

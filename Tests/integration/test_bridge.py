@@ -143,8 +143,8 @@ def test_sandbox_network_shape_and_resolver(topology):
 
 
 def test_raw_and_packet_sockets_are_refused_and_imds_sees_nothing(topology):
-    res = probe_in_host(topology, "syscalls", opts=["--cap-add", "NET_ADMIN"])
-    assert res["socket(AF_PACKET)"] == 1 and res["socket(AF_INET,SOCK_RAW)"] == 1
+    res = probe_in_host(topology, "raw_sockets", opts=["--cap-add", "ALL", "--seccomp", "unconfined"])
+    assert res == {"packet": 1, "raw": 1, "raw6": 1}, res
     r = run_in_host(topology, "--cap-add", "ALL", "--seccomp", "unconfined", "--", "sh", "-c",
                     "ip route del 169.254.169.254 2>&1; ip route add 169.254.169.254/32 via 10.213.0.1 2>&1; true")
     assert r.stdout.count("Operation not permitted") == 2, r.stdout
@@ -184,10 +184,10 @@ def test_no_veth_or_table_is_left_after_many_launches_and_sigkills(topology, tmp
         assert time.monotonic() < deadline, host_links(topology)
         time.sleep(0.1)
     # The shared pool table stays for the next sandbox; `kennel gc` removes it once none is left.
-    assert "kennel_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert "kennel1_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
-    assert json.loads(r.stdout) == {"removed": ["table inet kennel_10_213_0_0_16"]}
-    assert "kennel_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert json.loads(r.stdout) == {"removed": ["table inet kennel1_10_213_0_0_16"]}
+    assert "kennel1_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
 
 
 def test_gc_leaves_the_table_while_a_sandbox_uses_it(topology, tmp_path):
@@ -195,7 +195,7 @@ def test_gc_leaves_the_table_while_a_sandbox_uses_it(topology, tmp_path):
     try:
         r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
         assert json.loads(r.stdout) == {"removed": []}
-        assert "kennel_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+        assert "kennel1_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
     finally:
         p.terminate()
         p.wait(timeout=20)
@@ -227,3 +227,21 @@ def test_published_port_in_bridge_mode(topology):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_the_host_itself_is_not_reachable_from_a_bridged_sandbox(topology):
+    # A service on all the host's addresses (as sshd would be): the sandbox reaches neither its
+    # gateway address nor the host's other addresses, nor the host over IPv6 link-local.
+    import socket
+    listener = subprocess.Popen(["ip", "netns", "exec", topology["host"], "python3", "-c",
+                                 "import socket; s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); "
+                                 "s.bind(('::', 18022)); s.listen(); print('ready', flush=True); s.accept(); print('accepted', flush=True)"],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().strip() == "ready"
+        res = probe_in_host(topology, "connect", "10.213.0.1:18022", "192.0.2.1:18022")
+        assert all(v not in (0, "0") for v in res.values()), res
+    finally:
+        listener.kill()
+        out = listener.communicate()[0]
+    assert "accepted" not in out

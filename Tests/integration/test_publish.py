@@ -110,3 +110,25 @@ def test_port_in_use_is_refused_before_anything_starts():
 def test_malformed_publish_is_refused(bad):
     r = kennel("run", "--publish", bad, "--", "true")
     assert r.returncode == 125 and r.stderr.startswith("kennel: --publish"), r.stderr
+
+
+def test_a_client_hanging_up_mid_reply_does_not_kill_kennel():
+    # The relay then writes to a socket whose peer is gone: EPIPE, never a SIGPIPE.
+    port = free_port()
+    p = echo_sandbox(port, 2)
+    try:
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+        c.sendall(os.urandom(8 << 20))
+        c.shutdown(socket.SHUT_WR)
+        c.recv(1)
+        c.close()
+        import time
+        time.sleep(0.5)
+        assert p.poll() is None, "kennel died"
+        assert roundtrip(port, b"still here") == b"still here"
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
