@@ -11,6 +11,10 @@ import KennelSystem
 /// removes it when none is left.
 struct BridgeNetwork {
     let hostName: String
+    /// This sandbox's own blocks beyond the always-blocked set (IPv4; IPv6 is dropped anyway),
+    /// dropped on the host side too, in a table of its own: `inet kennel1_sb_<id>`.
+    let extraBlocks: [BlockedDestination]
+    private var extraTable: String?
     let hostAddress: [UInt8]
     let sandboxAddress: [UInt8]
     /// A NETLINK_ROUTE socket made in the host's network namespace (it stays bound there).
@@ -60,13 +64,16 @@ struct BridgeNetwork {
             throw LaunchError("open", "/proc/self/ns/net", error)
         }
         ok = true
-        return BridgeNetwork(hostName: BridgeNetwork.linkPrefix + plan.id, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
+        let defaults = Set(BlockedDestination.defaults.map(BlockedDestination.key))
+        let extra = plan.blocked.filter { $0.family == .ipv4 && !defaults.contains(BlockedDestination.key($0)) }
+        return BridgeNetwork(hostName: BridgeNetwork.linkPrefix + plan.id, extraBlocks: extra, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
                              hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
     }
 
-    private init(hostName: String, hostAddress: [UInt8], sandboxAddress: [UInt8], hostNetlink: Rtnetlink,
+    private init(hostName: String, extraBlocks: [BlockedDestination], hostAddress: [UInt8], sandboxAddress: [UInt8], hostNetlink: Rtnetlink,
                  hostNetwork: Int32, lock: Int32) {
         self.hostName = hostName
+        self.extraBlocks = extraBlocks
         self.hostAddress = hostAddress
         self.sandboxAddress = sandboxAddress
         self.hostNetlink = hostNetlink
@@ -101,6 +108,23 @@ struct BridgeNetwork {
         }
     }
 
+    /// Back in the host's namespaces (nft must run there, and be born in the host's pid
+    /// namespace): the sandbox's own blocks dropped on the host side of its veth as well.
+    mutating func installHostBlocks() throws(LaunchError) {
+        guard !extraBlocks.isEmpty else { return }
+        let table = BridgeNetwork.tablePrefix + "sb_" + String(hostName.dropFirst(BridgeNetwork.linkPrefix.count))
+        try BridgeNetwork.runNft("""
+        table inet \(table) {
+          chain prerouting {
+            type filter hook prerouting priority raw; policy accept;
+            iifname "\(hostName)" ip daddr { \(extraBlocks.map(\.description).joined(separator: ", ")) } drop
+          }
+        }
+
+        """)
+        extraTable = table
+    }
+
     private mutating func releaseLock() {
         if lock >= 0 { FD.close(lock) }
         lock = -1
@@ -112,6 +136,8 @@ struct BridgeNetwork {
     /// table stays for the next bridged sandbox; `kennel gc` removes it once none is left.
     mutating func finish() {
         releaseLock()
+        if let extraTable { _ = try? BridgeNetwork.runNft("delete table inet \(extraTable)\n") }
+        extraTable = nil
         hostNetlink.close()
         FD.close(hostNetwork)
     }
@@ -253,13 +279,20 @@ struct BridgeNetwork {
         let lock = try step("open", lockPath) { () throws(Errno) in try FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) }
         defer { FD.close(lock) }
         try step("flock", lockPath) { () throws(Errno) in _ = try retrying { flock(lock, LOCK_EX) } }
-        guard hostInterfaces(prefix: BridgeNetwork.linkPrefix).isEmpty else { return [] }
+        let links = Set(hostInterfaces(prefix: linkPrefix))
         guard let (_, listing) = try? nft(["list", "tables"]) else { return [] }
         var removed: [String] = []
         for line in listing.split(separator: "\n") {
             let words = line.split(separator: " ")
             guard words.count == 3, words[0] == "table", words[1] == "inet", words[2].hasPrefix("kennel") else { continue }
-            if (try? runNft("delete table inet \(words[2])\n")) != nil { removed.append("table inet \(words[2])") }
+            let name = String(words[2])
+            // A sandbox's own table goes with its host end; a pool's when no sandbox is left.
+            let sandboxPrefix = tablePrefix + "sb_"
+            let stale = name.hasPrefix(sandboxPrefix)
+                ? !links.contains(linkPrefix + name.dropFirst(sandboxPrefix.count))
+                : links.isEmpty
+            guard stale else { continue }
+            if (try? runNft("delete table inet \(name)\n")) != nil { removed.append("table inet \(name)") }
         }
         return removed
     }

@@ -54,6 +54,13 @@ public enum Supervisor {
         defer { bridge?.finish() }
         let initPid: pid_t
         (initPid, sandboxNetwork) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil, bridge: &bridge)
+        do throws(LaunchError) {
+            try bridge?.installHostBlocks()
+        } catch {
+            Proc.send(SIGKILL, to: initPid)
+            _ = try? Proc.wait(initPid)
+            throw error
+        }
         FD.close(channel.child)
 
         // 10. The id maps, written from outside: the supervisor holds CAP_SETUID/CAP_SETGID in

@@ -82,7 +82,7 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
     }
 
     /// The route itself, whatever the reason: two entries for one route are one.
-    static func key(_ d: BlockedDestination) -> BlockedDestination {
+    public static func key(_ d: BlockedDestination) -> BlockedDestination {
         var k = d
         k.reason = ""
         return k

@@ -245,3 +245,42 @@ def test_the_host_itself_is_not_reachable_from_a_bridged_sandbox(topology):
         listener.kill()
         out = listener.communicate()[0]
     assert "accepted" not in out
+
+
+def test_a_sandboxs_own_blocks_are_dropped_on_the_host_side_too(topology, tmp_path):
+    # --block-efs: an EFS mount target (TCP 2049) in the "cloud"; with the route inside removed
+    # from outside, the host-side drop still keeps every connection from reaching it.
+    efs = subprocess.Popen(["ip", "netns", "exec", topology["cloud"], "python3", "-c",
+                            "import socket; s=socket.socket(); s.bind(('203.0.113.20', 2049)); s.listen(); "
+                            "print('ready', flush=True); s.accept(); print('accepted', flush=True)"],
+                           stdout=subprocess.PIPE, text=True)
+    sh("ip", "netns", "exec", topology["cloud"], "ip", "addr", "add", "203.0.113.20/32", "dev", "lo", check=False)
+    p = None
+    try:
+        assert efs.stdout.readline().strip() == "ready"
+        status = tmp_path / "s.json"
+        p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
+                              "--block-efs", "203.0.113.20", "--status-json", str(status), "--", "sleep", "30"])
+        for _ in range(250):
+            if status.exists():
+                break
+            time.sleep(0.02)
+        st = json.loads(status.read_text())
+        tables = sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+        assert f"kennel1_sb_{st['id']}" in tables, tables
+        net = f"--net=/proc/{st['initHostPid']}/ns/net"
+        sh("nsenter", net, "ip", "route", "del", "203.0.113.20")
+        r = sh("nsenter", net, "python3", "-c",
+               "import socket; s=socket.socket(); s.settimeout(2)\n"
+               "try:\n s.connect(('203.0.113.20', 2049)); print('connected')\n"
+               "except OSError as e: print('failed', e)", check=False)
+        assert "connected" not in r.stdout, r.stdout
+    finally:
+        if p:
+            p.terminate()
+            p.wait(timeout=20)
+        efs.kill()
+        out = efs.communicate()[0]
+    assert "accepted" not in out
+    # The sandbox's own table went with it.
+    assert "kennel1_sb_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
