@@ -51,6 +51,8 @@ final class PortRelay {
         let toSandbox: Direction
         let toHost: Direction
         var connecting = true
+        /// When a connect to the sandbox that has not completed is given up (monotonic ns).
+        let connectDeadline = PortRelay.now() + PortRelay.connectTimeout
         var closed = false
 
         init?(host: Int32, sandbox: Int32) {
@@ -83,6 +85,22 @@ final class PortRelay {
     /// Connections relayed at once; listeners are not polled beyond this (each holds six fds
     /// and two pipes), nor after accept failed for want of descriptors until one closes.
     static let maxConnections = 256
+    /// A sandbox port that does not accept within this long (full backlog): the client's
+    /// connection is closed rather than held open.
+    static let connectTimeout: UInt64 = 10_000_000_000
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// How long poll may wait: until the earliest connect deadline, or forever (-1).
+    func pollTimeout() -> Int32 {
+        guard let next = connections.filter({ $0.connecting && !$0.closed }).map(\.connectDeadline).min() else { return -1 }
+        let now = PortRelay.now()
+        return next <= now ? 0 : Int32(min((next - now) / 1_000_000 + 1, 60_000))
+    }
     private var acceptPaused = false
 
     /// Binds every published port on the host, before anything else is created: a port in use
@@ -149,8 +167,12 @@ final class PortRelay {
             let hostEvents = Int32(fds[i].revents), sandboxEvents = Int32(fds[i + 1].revents)
             i += 2
             if c.connecting {
-                // The client gave up while the sandbox side was still connecting.
-                if hostEvents & (Int32(POLLHUP) | Int32(POLLERR)) != 0 { c.close(); continue }
+                // The client gave up while the sandbox side was still connecting, or it took
+                // too long.
+                if hostEvents & (Int32(POLLHUP) | Int32(POLLERR)) != 0 || PortRelay.now() >= c.connectDeadline {
+                    c.close()
+                    continue
+                }
                 guard sandboxEvents != 0 else { continue }
                 if TCP.pendingError(c.sandbox) != 0 { c.close(); continue }
                 c.connecting = false
@@ -205,33 +227,27 @@ final class PortRelay {
     private func fill(_ d: Direction, from socket: Int32, _ c: Connection) {
         // A full pipe is not an end of file: splice of length 0 would return 0.
         guard !d.full, d.pending < PortRelay.pipeSize else { d.full = true; return }
-        let flags = UInt32(KENNEL_SPLICE_F_MOVE | KENNEL_SPLICE_F_NONBLOCK)
-        let n = kennel_splice(socket, d.pipeWrite, PortRelay.pipeSize - d.pending, flags)
-        let code = errno
-        if n > 0 {
-            d.pending += n
-        } else if n == 0 {
-            d.eof = true
-        } else if code == EAGAIN {
-            // Either the socket is empty or the pipe is: only the pipe is worth marking.
-            if d.pending > 0 { d.full = true }
-        } else if code != EINTR {
+        do throws(Errno) {
+            guard let n = try Splice.move(from: socket, to: d.pipeWrite, length: PortRelay.pipeSize - d.pending) else {
+                // Either the socket is empty or the pipe is: only the pipe is worth marking.
+                if d.pending > 0 { d.full = true }
+                return
+            }
+            if n > 0 { d.pending += n } else { d.eof = true }
+        } catch {
             c.close()
         }
     }
 
     /// Moves what the pipe holds on to the socket; forwards end of file once all is through.
     private func drain(_ d: Direction, to socket: Int32, _ c: Connection) {
-        let flags = UInt32(KENNEL_SPLICE_F_MOVE | KENNEL_SPLICE_F_NONBLOCK)
         while d.pending > 0 {
-            let n = kennel_splice(d.pipeRead, socket, d.pending, flags)
-            let code = errno
-            if n > 0 {
+            do throws(Errno) {
+                guard let n = try Splice.move(from: d.pipeRead, to: socket, length: d.pending) else { break }
+                guard n > 0 else { c.close(); return }
                 d.pending -= n
                 d.full = false
-            } else if n < 0 && (code == EAGAIN || code == EINTR) {
-                break
-            } else {
+            } catch {
                 c.close()
                 return
             }

@@ -131,10 +131,7 @@ public enum Supervisor {
         defer { FD.close(signalFD) }
         while true {
             var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)] + relay.pollSet()
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
-                if errno == EINTR { continue }
-                throw LaunchError("poll", nil, Errno(rawValue: errno))
-            }
+            _ = try step("poll") { () throws(Errno) in try pollDescriptors(&fds, timeout: relay.pollTimeout()) }
             // Relay first, so that data in flight when the payload ends still gets through.
             do throws(LaunchError) {
                 try relay.service(fds[1...])

@@ -90,3 +90,21 @@ extension SignalSet {
         return (signal, code)
     }
 }
+
+/// splice(2) between a socket and a pipe, non-blocking, never through user memory.
+public enum Splice {
+    /// Moves up to `length` bytes: the count moved (0 at end of file), or nil when either side
+    /// would block. Other failures throw.
+    public static func move(from source: Int32, to destination: Int32, length: Int) throws(Errno) -> Int? {
+        do throws(Errno) {
+            return try retrying { kennel_splice(source, destination, length, UInt32(KENNEL_SPLICE_F_MOVE | KENNEL_SPLICE_F_NONBLOCK)) }
+        } catch where error == .resourceTemporarilyUnavailable || error == .wouldBlock {
+            return nil
+        }
+    }
+}
+
+/// poll(2) with EINTR retried; `timeout` in milliseconds, -1 for none.
+public func pollDescriptors(_ fds: inout [pollfd], timeout: Int32) throws(Errno) -> Int32 {
+    try retrying { poll(&fds, nfds_t(fds.count), timeout) }
+}
