@@ -284,3 +284,24 @@ def test_a_sandboxs_own_blocks_are_dropped_on_the_host_side_too(topology, tmp_pa
     assert "accepted" not in out
     # The sandbox's own table went with it.
     assert "kennel1_sb_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+
+
+def test_gc_removes_a_sigkilled_sandboxs_own_table(topology, tmp_path):
+    status = tmp_path / "s.json"
+    p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
+                          "--block", "198.51.100.0/24", "--status-json", str(status), "--", "sleep", "30"])
+    for _ in range(250):
+        if status.exists():
+            break
+        time.sleep(0.02)
+    st = json.loads(status.read_text())
+    sh("kill", "-9", str(st["supervisorPid"]))
+    p.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while "kn-" in host_links(topology):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert f"kennel1_sb_{st['id']}" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    removed = json.loads(sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json").stdout)["removed"]
+    assert f"table inet kennel1_sb_{st['id']}" in removed
+    assert "kennel1" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
