@@ -104,9 +104,9 @@ def probe_in_host(topo, *check, opts=()):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def start_bridged(topo, status, *command):
+def start_bridged(topo, status, *command, opts=()):
     """Starts a bridged sandbox in the background; returns it once --status-json exists."""
-    p = subprocess.Popen(["ip", "netns", "exec", topo["host"], KENNEL, "run", "--net", "bridge",
+    p = subprocess.Popen(["ip", "netns", "exec", topo["host"], KENNEL, "run", "--net", "bridge", *opts,
                           "--status-json", str(status), "--", *command])
     for _ in range(250):
         if status.exists():
@@ -258,14 +258,7 @@ def test_a_sandboxs_own_blocks_are_dropped_on_the_host_side_too(topology, tmp_pa
     p = None
     try:
         assert efs.stdout.readline().strip() == "ready"
-        status = tmp_path / "s.json"
-        p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
-                              "--block-efs", "203.0.113.20", "--status-json", str(status), "--", "sleep", "30"])
-        for _ in range(250):
-            if status.exists():
-                break
-            time.sleep(0.02)
-        st = json.loads(status.read_text())
+        p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "30", opts=["--block-efs", "203.0.113.20"])
         tables = sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
         assert f"kennel1_sb_{st['id']}" in tables, tables
         net = f"--net=/proc/{st['initHostPid']}/ns/net"
@@ -287,14 +280,7 @@ def test_a_sandboxs_own_blocks_are_dropped_on_the_host_side_too(topology, tmp_pa
 
 
 def test_gc_removes_a_sigkilled_sandboxs_own_table(topology, tmp_path):
-    status = tmp_path / "s.json"
-    p = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
-                          "--block", "198.51.100.0/24", "--status-json", str(status), "--", "sleep", "30"])
-    for _ in range(250):
-        if status.exists():
-            break
-        time.sleep(0.02)
-    st = json.loads(status.read_text())
+    p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "30", opts=["--block", "198.51.100.0/24"])
     sh("kill", "-9", str(st["supervisorPid"]))
     p.wait(timeout=20)
     deadline = time.monotonic() + 10
