@@ -291,3 +291,30 @@ def test_gc_removes_a_sigkilled_sandboxs_own_table(topology, tmp_path):
     removed = json.loads(sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json").stdout)["removed"]
     assert f"table inet kennel1_sb_{st['id']}" in removed
     assert "kennel1" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+
+
+def test_sandboxes_cannot_reach_each_other(topology):
+    a = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge", "--", PYTHON, "-c",
+                          "import socket, subprocess\n"
+                          "addr = subprocess.run(['ip', '-4', '-o', 'addr', 'show', 'eth0'], capture_output=True, text=True).stdout.split()[3].split('/')[0]\n"
+                          "s = socket.socket(); s.bind(('0.0.0.0', 7000)); s.listen(); s.settimeout(8)\n"
+                          "print(addr, flush=True)\n"
+                          "try:\n    s.accept(); print('accepted', flush=True)\nexcept OSError:\n    print('none', flush=True)"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        address = a.stdout.readline().strip()
+        assert address.startswith("10.213."), address
+        res = probe_in_host(topology, "connect", f"{address}:7000")
+        assert res[f"{address}:7000"] != 0, res
+        assert a.stdout.readline().strip() == "none"
+    finally:
+        if a.poll() is None:
+            a.kill()
+        a.wait()
+
+
+def test_metadata_spellings_in_bridge_mode(topology):
+    res = probe_in_host(topology, "connect", "0251.0376.0251.0376:80", "0xa9fea9fe:80", "[::ffff:169.254.169.254]:80",
+                        "[fd00:ec2::254]:80", "169.254.170.23:80")
+    assert all(v == 13 for v in res.values()), res
+    assert topology["logs"]["imds"].read_text() == ""
