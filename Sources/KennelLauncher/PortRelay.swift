@@ -78,7 +78,8 @@ final class PortRelay {
 
     private var listeners: [Listener] = []
     private var connections: [Connection] = []
-    private let sandboxNetwork: Int32
+    /// The sandbox's network namespace (an fd), set by `attach` once the sandbox exists.
+    private var sandboxNetwork: Int32 = -1
     private let hostNetwork: Int32
     /// Per direction: the pipe between the two sockets.
     static let pipeSize = 1 << 20
@@ -104,10 +105,9 @@ final class PortRelay {
     private var acceptPaused = false
 
     /// Binds every published port on the host, before anything else is created: a port in use
-    /// is an error with nothing to clean up. `sandboxNetwork` is set once the sandbox exists.
+    /// is an error with nothing to clean up.
     init(_ publish: [SandboxSpec.Publish], hostNetwork: Int32) throws(LaunchError) {
         self.hostNetwork = hostNetwork
-        sandboxNetwork = -1
         for p in publish {
             do throws(Errno) {
                 listeners.append(Listener(fd: try TCP.listen(ip: p.hostIP, port: p.hostPort), sandboxPort: p.sandboxPort))
@@ -118,18 +118,10 @@ final class PortRelay {
         }
     }
 
-    private init(listeners: [Listener], hostNetwork: Int32, sandboxNetwork: Int32) {
-        self.listeners = listeners
-        self.hostNetwork = hostNetwork
+    /// Connections can be relayed from now on, into the network namespace `sandboxNetwork`.
+    func attach(to sandboxNetwork: Int32) {
         self.sandboxNetwork = sandboxNetwork
     }
-
-    /// The relay, now able to reach the sandbox through its network namespace fd.
-    func attached(to sandboxNetwork: Int32) -> PortRelay {
-        PortRelay(listeners: listeners, hostNetwork: hostNetwork, sandboxNetwork: sandboxNetwork)
-    }
-
-    var isEmpty: Bool { listeners.isEmpty }
 
     /// The descriptors and events to poll for, in the order `service` expects them back.
     func pollSet() -> [pollfd] {

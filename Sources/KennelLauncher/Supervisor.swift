@@ -105,7 +105,8 @@ public enum Supervisor {
         }
 
         if let relay {
-            return try relayAndWait(relay.attached(to: sandboxNetwork), signals: waited, initPid: initPid)
+            relay.attach(to: sandboxNetwork)
+            return try relayAndWait(relay, signals: waited, initPid: initPid)
         }
         while true {
             let (signal, code) = waited.wait()
