@@ -3,20 +3,32 @@ import KennelSpec
 import KennelSystem
 
 /// `--net bridge`: a veth pair between the host's network namespace and the sandbox's. Each
-/// sandbox gets one /30 of the pool (host end .1, sandbox end .2), a default route via the
-/// host end, and the host masquerades the pool's egress. The pair dies with the sandbox's
-/// network namespace, so it is never left behind, even when kennel is SIGKILLed. The nftables
-/// table `inet kennel1_POOL` (NAT for the pool, a second layer dropping the always-blocked
-/// destinations, no new traffic into the host or between sandboxes) is shared by the sandboxes of one host network namespace; `kennel gc`
-/// removes it when none is left.
+/// sandbox gets one /30 of the pool (host end .1, sandbox end .2) and, when the host routes
+/// IPv6, the /126 of the IPv6 pool at the same index; default routes via the host end, and
+/// the host masquerades the pools' egress. The pair dies with the sandbox's network
+/// namespace, so it is never left behind, even when kennel is SIGKILLed. The nftables table
+/// `inet kennel2_POOLS` (NAT, a second layer dropping the always-blocked destinations, no new
+/// traffic into the host or between sandboxes) is shared by the sandboxes of one host network
+/// namespace; `kennel gc` removes it when none is left.
 struct BridgeNetwork {
     let hostName: String
-    /// This sandbox's own blocks beyond the always-blocked set (IPv4; IPv6 is dropped anyway),
-    /// dropped on the host side too, in a table of its own: `inet kennel1_sb_<id>`.
+    /// This sandbox's own blocks beyond the always-blocked set, dropped on the host side too,
+    /// in a table of its own: `inet kennel2_sb_<id>`.
     let extraBlocks: [BlockedDestination]
     private var extraTable: String?
     let hostAddress: [UInt8]
     let sandboxAddress: [UInt8]
+    /// The sandbox's IPv6 link, when the host has an IPv6 default route and a way to forward.
+    let ipv6: IPv6Link?
+
+    /// Host and sandbox ends of a sandbox's /126.
+    struct IPv6Link {
+        let hostAddress: [UInt8]
+        let sandboxAddress: [UInt8]
+        /// The host forwards IPv6 only per interface (`force_forwarding`, Linux 6.17+): the
+        /// host end needs it too.
+        let perInterface: Bool
+    }
     /// A NETLINK_ROUTE socket made in the host's network namespace (it stays bound there).
     private var hostNetlink: Rtnetlink
     private let hostNetwork: Int32
@@ -26,9 +38,12 @@ struct BridgeNetwork {
     static let lockPath = Launch.stateDirectory + "/network.lock"
     /// Host ends are `kn-` and the sandbox id (15 characters, the kernel's limit).
     static let linkPrefix = "kn-"
-    /// The pools' nftables tables: `kennel1_10_213_0_0_16`. The number changes with the rules,
-    /// so a table from an older kennel is never mistaken for a current one.
-    static let tablePrefix = "kennel1_"
+    /// The pools' nftables tables: `kennel2_10_213_0_0_16_fd6b_656e_6e65__64`. The number
+    /// changes with the rules, so a table from an older kennel is never mistaken for a current
+    /// one.
+    static let tablePrefix = "kennel2_"
+    /// Guards for an uplink on which kennel switched IPv6 forwarding on: `kennel2_fwd6_eth0`.
+    static let uplinkGuardPrefix = tablePrefix + "fwd6_"
 
     /// In the host's network namespace, before the sandbox exists: take the allocation lock,
     /// choose a /30 no kennel host end holds, and make sure the host forwards and masquerades.
@@ -54,7 +69,19 @@ struct BridgeNetwork {
         guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
             throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
         }
-        try ensureHostForwarding(pool: pool)
+        var ipv6: IPv6Link?
+        if let pool6 = plan.subnet6, let uplink = ipv6Uplink() {
+            let ours6 = Set(hostAddresses6(prefix: BridgeNetwork.linkPrefix))
+            if hostAddresses6(prefix: "").contains(where: { pool6.contains($0) && !ours6.contains($0) }) {
+                throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
+                                  detail: "the host already uses an address in it; choose another --subnet6 (or none)")
+            }
+            if let forwarding = try enableIPv6Forwarding(uplink: uplink) {
+                ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
+                                sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
+            }
+        }
+        try ensureHostForwarding(pool: pool, pool6: plan.subnet6)
         let netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
         let hostNetwork: Int32
         do throws(Errno) {
@@ -65,17 +92,18 @@ struct BridgeNetwork {
         }
         ok = true
         let defaults = Set(BlockedDestination.defaults.map(BlockedDestination.key))
-        let extra = plan.blocked.filter { $0.family == .ipv4 && !defaults.contains(BlockedDestination.key($0)) }
+        let extra = plan.blocked.filter { !defaults.contains(BlockedDestination.key($0)) }
         return BridgeNetwork(hostName: BridgeNetwork.linkPrefix + plan.id, extraBlocks: extra, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
-                             hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
+                             ipv6: ipv6, hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
     }
 
-    private init(hostName: String, extraBlocks: [BlockedDestination], hostAddress: [UInt8], sandboxAddress: [UInt8], hostNetlink: Rtnetlink,
-                 hostNetwork: Int32, lock: Int32) {
+    private init(hostName: String, extraBlocks: [BlockedDestination], hostAddress: [UInt8], sandboxAddress: [UInt8], ipv6: IPv6Link?,
+                 hostNetlink: Rtnetlink, hostNetwork: Int32, lock: Int32) {
         self.hostName = hostName
         self.extraBlocks = extraBlocks
         self.hostAddress = hostAddress
         self.sandboxAddress = sandboxAddress
+        self.ipv6 = ipv6
         self.hostNetlink = hostNetlink
         self.hostNetwork = hostNetwork
         self.lock = lock
@@ -92,10 +120,11 @@ struct BridgeNetwork {
         try step("create veth", hostName) { () throws(Errno) in
             try inside.createVethPair(name: "eth0", peerName: hostName, peerNamespace: hostNetwork)
         }
-        let hostAddress = self.hostAddress, sandboxAddress = self.sandboxAddress
+        let hostAddress = self.hostAddress, sandboxAddress = self.sandboxAddress, ipv6 = self.ipv6
         try step("configure", hostName) { () throws(Errno) in
             let index = try hostNetlink.linkIndex(name: hostName)
             try hostNetlink.addAddress(hostAddress, prefixLength: 30, interface: index)
+            if let ipv6 { try hostNetlink.addAddress(ipv6.hostAddress, prefixLength: 126, interface: index) }
             try hostNetlink.setUp(interface: index)
         }
         releaseLock()  // the /30 is visibly taken now
@@ -103,21 +132,34 @@ struct BridgeNetwork {
             let index = interfaceIndex("eth0")
             guard index > 0 else { throw Errno(rawValue: ENODEV) }
             try inside.addAddress(sandboxAddress, prefixLength: 30, interface: index)
+            if let ipv6 { try inside.addAddress(ipv6.sandboxAddress, prefixLength: 126, interface: index) }
             try inside.setUp(interface: index)
             try inside.addDefaultRoute(gateway: hostAddress, interface: index)
+            if let ipv6 { try inside.addDefaultRoute(gateway: ipv6.hostAddress, interface: index) }
         }
     }
 
     /// Back in the host's namespaces (nft must run there, and be born in the host's pid
-    /// namespace): the sandbox's own blocks dropped on the host side of its veth as well.
-    mutating func installHostBlocks() throws(LaunchError) {
+    /// namespace; /proc/sys/net shows the host's network namespace again), before the payload
+    /// starts: IPv6 forwarding on the host end where the host forwards per interface, and the
+    /// sandbox's own blocks dropped on the host side of its veth as well.
+    mutating func finishHostSide() throws(LaunchError) {
+        if let ipv6, ipv6.perInterface {
+            let path = "/proc/sys/net/ipv6/conf/\(hostName)/force_forwarding"
+            try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") }
+        }
         guard !extraBlocks.isEmpty else { return }
         let table = BridgeNetwork.tablePrefix + "sb_" + String(hostName.dropFirst(BridgeNetwork.linkPrefix.count))
+        var rules: [String] = []
+        for (family, keyword) in [(BlockedDestination.Family.ipv4, "ip"), (.ipv6, "ip6")] {
+            let list = extraBlocks.filter { $0.family == family }.map(\.description)
+            if !list.isEmpty { rules.append("iifname \"\(hostName)\" \(keyword) daddr { \(list.joined(separator: ", ")) } drop") }
+        }
         try BridgeNetwork.runNft("""
         table inet \(table) {
           chain prerouting {
             type filter hook prerouting priority raw; policy accept;
-            iifname "\(hostName)" ip daddr { \(extraBlocks.map(\.description).joined(separator: ", ")) } drop
+            \(rules.joined(separator: "\n    "))
           }
         }
 
@@ -159,25 +201,100 @@ struct BridgeNetwork {
         return out
     }
 
-    static func bytes(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
-
-    /// The nftables table for a pool: `inet kennel1_10_213_0_0_16` for 10.213.0.0/16.
-    static func tableName(_ pool: BlockedDestination) -> String {
-        tablePrefix + String(pool.description.map { $0 == "." || $0 == "/" ? "_" : $0 })
+    /// IPv6 addresses held by host interfaces whose names start with `prefix`.
+    static func hostAddresses6(prefix: String) -> [[UInt8]] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return [] }
+        defer { freeifaddrs(list) }
+        var out: [[UInt8]] = []
+        var p = list
+        while let entry = p {
+            defer { p = entry.pointee.ifa_next }
+            guard let name = entry.pointee.ifa_name, String(cString: name).hasPrefix(prefix),
+                  let addr = entry.pointee.ifa_addr, addr.pointee.sa_family == sa_family_t(AF_INET6) else { continue }
+            out.append(addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } })
+        }
+        return out
     }
 
-    /// IPv4 forwarding on, and the pool's nftables table unless it exists: masquerade for the
-    /// pool's egress; from the sandboxes, the always-blocked destinations dropped before any
-    /// routing or DNAT (a second layer behind the routes inside), all IPv6 dropped (bridge mode
-    /// is IPv4; no link-local path to the host), nothing new into the host itself nor into
-    /// another sandbox; and no new connection from outside into a sandbox.
-    static func ensureHostForwarding(pool: BlockedDestination) throws(LaunchError) {
+    static func bytes(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+
+    /// `address` (16 bytes) plus `n` in its low 64 bits.
+    static func offset(_ address: [UInt8], by n: UInt64) -> [UInt8] {
+        let low = address.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } &+ n
+        return Array(address.prefix(8)) + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
+    }
+
+    /// The interface of the host's IPv6 default route (/proc/net/ipv6_route of the current
+    /// network namespace), or nil when the host does not route IPv6: then sandboxes get IPv4
+    /// only.
+    static func ipv6Uplink() -> String? {
+        guard let bytes = try? FD.readFile("/proc/net/ipv6_route") else { return nil }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            // destination, prefix length, source, source length, next hop, metric, refs, use, flags, device
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count == 10, f[1] == "00", f[0].allSatisfy({ $0 == "0" }), f[9] != "lo",
+                  let flags = UInt32(f[8], radix: 16), flags & 0x0200 /* RTF_REJECT */ == 0 else { continue }
+            return String(f[9])
+        }
+        return nil
+    }
+
+    enum IPv6Forwarding { case global, perInterface }
+
+    /// IPv6 forwarding for the sandboxes' traffic, changing as little of the host as possible.
+    /// If the host already forwards IPv6 (`all.forwarding`, the operator's choice), nothing
+    /// changes. Otherwise kennel does not switch global forwarding on: that also turns every
+    /// interface into a router that ignores router advertisements, and the host could lose the
+    /// very default route it learned from them. Instead (Linux 6.17+) it sets `force_forwarding`
+    /// on the uplink (replies arrive there) and on each sandbox's host end, after installing a
+    /// guard table that lets the uplink forward only into sandboxes, so the host does not become
+    /// a router for anything else. `kennel gc` undoes both when no sandbox is left. On older
+    /// kernels sandboxes get IPv4 only. Returns nil then.
+    static func enableIPv6Forwarding(uplink: String) throws(LaunchError) -> IPv6Forwarding? {
+        if (try? FD.readFile("/proc/sys/net/ipv6/conf/all/forwarding")) == Array("1\n".utf8) { return .global }
+        let path = "/proc/sys/net/ipv6/conf/\(uplink)/force_forwarding"
+        guard access(path, F_OK) == 0 else { return nil }
+        if (try? FD.readFile(path)) != Array("1\n".utf8) {
+            try runNft("""
+            table inet \(uplinkGuardPrefix + nftName(uplink)) {
+              chain forward {
+                type filter hook forward priority filter; policy accept;
+                iifname "\(uplink)" oifname != "\(linkPrefix)*" meta nfproto ipv6 drop
+              }
+            }
+
+            """)
+            try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") }
+        }
+        return .perInterface
+    }
+
+    /// `name` with every character nft does not take in a table name replaced by `_`.
+    static func nftName(_ name: String) -> String {
+        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" })
+    }
+
+    /// The nftables table for a pool pair: `inet kennel2_10_213_0_0_16_fd6b_656e_6e65__64`.
+    static func tableName(_ pool: BlockedDestination, _ pool6: BlockedDestination?) -> String {
+        tablePrefix + nftName(pool.description + (pool6.map { "_" + $0.description } ?? ""))
+    }
+
+    /// IPv4 forwarding on, and the pools' nftables table unless it exists: masquerade for the
+    /// pools' egress; from the sandboxes, the always-blocked destinations dropped before any
+    /// routing or DNAT (a second layer behind the routes inside), packets whose source address
+    /// does not route back through the veth they came from dropped (a reverse-path check: no
+    /// sandbox sends as another, or as anything but itself), nothing new into the host itself
+    /// (neighbour discovery aside, so not over link-local either) nor into another sandbox;
+    /// and no new connection from outside into a sandbox. Tables of different pools in one
+    /// host add up without contradicting each other.
+    static func ensureHostForwarding(pool: BlockedDestination, pool6: BlockedDestination?) throws(LaunchError) {
         try step("enable forwarding", "/proc/sys/net/ipv4/ip_forward") { () throws(Errno) in
             if (try? FD.readFile("/proc/sys/net/ipv4/ip_forward")) != Array("1\n".utf8) {
                 try FD.writeFile("/proc/sys/net/ipv4/ip_forward", "1")
             }
         }
-        let table = tableName(pool)
+        let table = tableName(pool, pool6)
         let exists = try step("nftables", table) { () throws(Errno) in
             var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
             defer { nf.close() }
@@ -185,17 +302,22 @@ struct BridgeNetwork {
         }
         if exists { return }
         let blocked = BlockedDestination.defaults.filter { $0.family == .ipv4 }.map(\.description).joined(separator: ", ")
+        let blocked6 = BlockedDestination.defaults.filter { $0.family == .ipv6 }.map(\.description).joined(separator: ", ")
         let kn = linkPrefix + "*"
+        let neighbour = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255"
+        let masquerade6 = pool6.map { "\n    ip6 saddr \($0.description) oifname != \"\(kn)\" masquerade" } ?? ""
         try runNft("""
         table inet \(table) {
           chain prerouting {
             type filter hook prerouting priority raw; policy accept;
             iifname "\(kn)" ip daddr { \(blocked) } drop
-            iifname "\(kn)" meta nfproto ipv6 drop
+            iifname "\(kn)" ip6 daddr { \(blocked6) } drop
+            iifname "\(kn)" fib saddr . iif oif missing drop
           }
           chain input {
             type filter hook input priority filter; policy accept;
             iifname "\(kn)" ct state established,related accept
+            iifname "\(kn)" \(neighbour) accept
             iifname "\(kn)" drop
           }
           chain forward {
@@ -205,7 +327,7 @@ struct BridgeNetwork {
           }
           chain postrouting {
             type nat hook postrouting priority srcnat; policy accept;
-            ip saddr \(pool.description) oifname != "\(kn)" masquerade
+            ip saddr \(pool.description) oifname != "\(kn)" masquerade\(masquerade6)
           }
         }
 
@@ -292,6 +414,18 @@ struct BridgeNetwork {
                 ? !links.contains(linkPrefix + name.dropFirst(sandboxPrefix.count))
                 : links.isEmpty
             guard stale else { continue }
+            if name.hasPrefix(uplinkGuardPrefix) {
+                // IPv6 forwarding that kennel switched on for an uplink goes off first, then
+                // its guard (never the other way round: the uplink would forward unguarded).
+                let uplinks = hostInterfaces(prefix: "").filter { uplinkGuardPrefix + nftName($0) == name }
+                var off = true
+                for uplink in uplinks {
+                    let path = "/proc/sys/net/ipv6/conf/\(uplink)/force_forwarding"
+                    if (try? FD.writeFile(path, "0")) == nil { off = false }
+                    else { removed.append("ipv6 force_forwarding on \(uplink)") }
+                }
+                guard off else { continue }
+            }
             if (try? runNft("delete table inet \(name)\n")) != nil { removed.append("table inet \(name)") }
         }
         return removed

@@ -55,7 +55,7 @@ public enum Supervisor {
         let initPid: pid_t
         (initPid, sandboxNetwork) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil, bridge: &bridge)
         do throws(LaunchError) {
-            try bridge?.installHostBlocks()
+            try bridge?.finishHostSide()
         } catch {
             Proc.send(SIGKILL, to: initPid)
             _ = try? Proc.wait(initPid)

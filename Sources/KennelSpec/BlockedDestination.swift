@@ -81,6 +81,17 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
         return (block, efs)
     }
 
+    /// True if `other` (4 or 16 bytes) lies inside this prefix.
+    public func contains(_ other: [UInt8]) -> Bool {
+        guard other.count == address.count else { return false }
+        for i in address.indices {
+            let keep = max(0, min(8, Int(prefixLength) - i * 8))
+            let mask = UInt8(truncatingIfNeeded: 0xff << (8 - keep))
+            if other[i] & mask != address[i] { return false }
+        }
+        return true
+    }
+
     /// The route itself, whatever the reason: two entries for one route are one.
     public static func key(_ d: BlockedDestination) -> BlockedDestination {
         var k = d

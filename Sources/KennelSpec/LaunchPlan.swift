@@ -36,6 +36,9 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     public var blocked: [BlockedDestination]
     /// `--net bridge`: the IPv4 pool (one /30 per sandbox) the supervisor allocates from.
     public var subnet: BlockedDestination?
+    /// `--net bridge`: the IPv6 pool (one /126 per sandbox, at the same index as its /30);
+    /// nil with `--subnet6 none`. Used only when the host itself routes IPv6.
+    public var subnet6: BlockedDestination?
     /// Host ports relayed to the sandbox's loopback by the supervisor.
     public var publish: [SandboxSpec.Publish]
 
@@ -103,7 +106,15 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         statusJSON = spec.statusJSON
         publish = spec.publish
         subnet = nil
+        subnet6 = nil
         if spec.network == .bridge {
+            if spec.subnet6 != "none" {
+                let pool6 = try BlockedDestination(cidr: spec.subnet6, reason: "pool")
+                guard pool6.family == .ipv6, pool6.prefixLength <= 96 else {
+                    throw .malformedOption(option: "--subnet6", value: spec.subnet6, expected: "an IPv6 CIDR of /96 or larger, or none")
+                }
+                subnet6 = pool6
+            }
             let pool = try BlockedDestination(cidr: spec.subnet, reason: "pool")
             guard pool.family == .ipv4, pool.prefixLength <= 30 else {
                 throw .malformedOption(option: "--subnet", value: spec.subnet, expected: "an IPv4 CIDR of /30 or larger")

@@ -32,6 +32,7 @@ public struct RunArguments: Equatable, Sendable {
         public var blockEFS: [String] = []
         public var blockFile: [String] = []
         public var subnet = "10.213.0.0/16"
+        public var subnet6 = SandboxSpec.defaultSubnet6
         public var dns: [String] = []
         public var command: [String] = []
         public init() {}
@@ -60,6 +61,7 @@ public struct RunArguments: Equatable, Sendable {
         spec.network = network
         spec.statusJSON = v.statusJSON
         spec.subnet = v.subnet
+        spec.subnet6 = v.subnet6
         spec.dns = v.dns
         spec.blockFiles = v.blockFile
         spec.block = v.block
@@ -93,6 +95,7 @@ public struct RunArguments: Equatable, Sendable {
         "--publish": { $0.publish.append($1); return true },
         "--block": { $0.block.append($1); return true },
         "--subnet": { $0.subnet = $1; return true },
+        "--subnet6": { $0.subnet6 = $1; return true },
         "--dns": { $0.dns.append($1); return true },
         "--block-efs": { $0.blockEFS.append($1); return true },
         "--block-file": { $0.blockFile.append($1); return true },

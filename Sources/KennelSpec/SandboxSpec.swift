@@ -183,6 +183,10 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     public var block: [String] = []
     /// `--net bridge`: the pool sandbox addresses come from, and the DNS servers to use.
     public var subnet: String = "10.213.0.0/16"
+    /// `--net bridge`, when the host routes IPv6: the IPv6 pool (one /126 each), or `none`.
+    public var subnet6: String = SandboxSpec.defaultSubnet6
+    /// A unique-local /64 ("ken" in its global id), far from AWS's fd00:ec2::/32 services.
+    public static let defaultSubnet6 = "fd6b:656e:6e65::/64"
     public var dns: [String] = []
     public var blockEFS: [String] = []
     /// Block list files (`--block-file`), read by the launcher.

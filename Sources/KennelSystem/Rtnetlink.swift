@@ -97,11 +97,14 @@ public struct Rtnetlink {
 
     // MARK: addresses
 
-    /// Adds ADDRESS/PREFIX on interface `index`.
+    /// Adds ADDRESS/PREFIX on interface `index`. IPv6 addresses skip duplicate address
+    /// detection (IFA_F_NODAD): kennel owns both ends of the link, and DAD would leave the
+    /// address unusable ("tentative") for about a second.
     public mutating func addAddress(_ address: [UInt8], prefixLength: UInt8, interface index: Int32) throws(Errno) {
         let family: UInt8 = address.count == 4 ? UInt8(AF_INET) : UInt8(AF_INET6)
+        let flags: UInt8 = address.count == 4 ? 0 : 0x02 /* IFA_F_NODAD */
         // struct ifaddrmsg: family, prefixlen, flags, scope; u32 index.
-        var payload: [UInt8] = [family, prefixLength, 0, 0] + Rtnetlink.le32(UInt32(bitPattern: index))
+        var payload: [UInt8] = [family, prefixLength, flags, 0] + Rtnetlink.le32(UInt32(bitPattern: index))
         payload += Rtnetlink.attribute(2 /* IFA_LOCAL */, address)
         payload += Rtnetlink.attribute(1 /* IFA_ADDRESS */, address)
         try request(type: 20 /* RTM_NEWADDR */, flags: Rtnetlink.create, payload: payload)

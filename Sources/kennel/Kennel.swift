@@ -118,6 +118,9 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("--net bridge: the IPv4 pool sandbox addresses come from (one /30 each).", valueName: "cidr"))
     var subnet: String = "10.213.0.0/16"
 
+    @Option(name: .long, help: ArgumentHelp("--net bridge: the IPv6 pool (one /126 each), used when the host has an IPv6 default route; `none` for IPv4 only.", valueName: "cidr"))
+    var subnet6: String = SandboxSpec.defaultSubnet6
+
     @Option(name: .long, help: ArgumentHelp("--net bridge: a DNS server for the sandbox's /etc/resolv.conf (repeatable). Default: the host's.", valueName: "ip"))
     var dns: [String] = []
 
@@ -173,6 +176,7 @@ struct Run: ParsableCommand {
         v.publish = publish
         v.block = block
         v.subnet = subnet
+        v.subnet6 = subnet6
         v.dns = dns
         v.blockEFS = blockEfs
         v.blockFile = blockFile
@@ -194,7 +198,7 @@ extension Kennel {
 struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Remove what a SIGKILLed sandbox can leave in this network namespace (the bridge pools' nftables tables, once no sandbox uses them).")
+        abstract: "Remove what a SIGKILLed sandbox can leave in this network namespace: the bridge pools' nftables tables and the IPv6 forwarding kennel switched on, once no sandbox uses them.")
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false

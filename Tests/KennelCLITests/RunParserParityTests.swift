@@ -10,7 +10,7 @@ final class RunParserParityTests: XCTestCase {
         var declared = Set<String>()
         var rest = Substring(help)
         while let r = rest.range(of: "--") {
-            let name = rest[r.lowerBound...].prefix { $0.isLetter || $0 == "-" }
+            let name = rest[r.lowerBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" }
             if name.count > 2 { declared.insert(String(name)) }
             rest = rest[r.upperBound...]
         }
@@ -29,6 +29,7 @@ final class RunParserParityTests: XCTestCase {
             ["--cap-add", "SYS_PTRACE", "--cap-drop", "ALL", "--seccomp", "unconfined", "--allow-setuid", "id"],
             ["--net", "none", "--status-json", "/tmp/s.json", "--", "--weird-command"],
             ["--publish", "8888", "--publish=127.0.0.1:9000:9001/tcp", "python3", "-m", "http.server"],
+            ["--net", "bridge", "--subnet", "10.9.0.0/16", "--subnet6=none", "--dns", "192.0.2.53", "--block", "198.51.100.0/24", "true"],
         ]
         for words in cases {
             let fast = try XCTUnwrap(RunArguments.parseValues(words[...]), "\(words)")

@@ -113,6 +113,37 @@ final class BlockedDestinationTests: XCTestCase {
     }
 }
 
+final class BridgePoolTests: XCTestCase {
+    func testContains() throws {
+        let pool = try BlockedDestination(cidr: "10.213.0.0/16")
+        XCTAssertTrue(pool.contains([10, 213, 255, 1]))
+        XCTAssertFalse(pool.contains([10, 214, 0, 1]))
+        XCTAssertFalse(pool.contains(Array(repeating: 0, count: 16)))  // another family
+        let pool6 = try BlockedDestination(cidr: "fd6b:656e:6e65::/64")
+        XCTAssertTrue(pool6.contains([0xfd, 0x6b, 0x65, 0x6e, 0x6e, 0x65, 0, 0] + Array(repeating: 0xff, count: 8)))
+        XCTAssertFalse(pool6.contains([0xfd, 0x6b, 0x65, 0x6e, 0x6e, 0x65, 0, 1] + Array(repeating: 0, count: 8)))
+        XCTAssertTrue(try BlockedDestination(cidr: "0.0.0.0/0").contains([192, 0, 2, 1]))
+    }
+
+    func testIPv6PoolIsValidatedOnlyForBridgeAndCanBeSwitchedOff() throws {
+        var spec = SandboxSpec(command: ["true"])
+        spec.subnet6 = "nonsense"
+        XCTAssertNil(try LaunchPlan(spec: spec, host: Sample.host()).subnet6)  // --net none ignores it
+        spec.network = .bridge
+        for bad in ["nonsense", "10.0.0.0/8", "fd00::/97", "fd00::1"] {
+            spec.subnet6 = bad
+            XCTAssertThrowsError(try LaunchPlan(spec: spec, host: Sample.host()), bad)
+        }
+        spec.subnet6 = "none"
+        XCTAssertNil(try LaunchPlan(spec: spec, host: Sample.host()).subnet6)
+        spec.subnet6 = SandboxSpec.defaultSubnet6
+        XCTAssertEqual(try LaunchPlan(spec: spec, host: Sample.host()).subnet6?.description, "fd6b:656e:6e65::/64")
+        // The default pool stays clear of AWS's fd00:ec2:: services.
+        let aws = try BlockedDestination(cidr: "fd00:ec2::/32")
+        XCTAssertFalse(aws.contains(try XCTUnwrap(LaunchPlan(spec: spec, host: Sample.host()).subnet6).address))
+    }
+}
+
 final class BlockListTests: XCTestCase {
     func testParseList() throws {
         let (block, efs) = try BlockedDestination.parseList("# c\n10.0.0.0/8\n  efs 192.0.2.9 # x\n\n2001:db8::/32\n", source: "f")

@@ -1,7 +1,9 @@
-"""--net bridge (issue 3): a veth pair to the host, NAT for egress, blocked destinations at
-two layers. Every test builds its own topology in network namespaces it creates: a "host" in
-which kennel runs, and a "cloud" holding a fake IMDS at 169.254.169.254 and an "internet"
-server at a documentation address. Nothing touches the machine's own network namespace."""
+"""--net bridge (issue 3): a veth pair to the host, NAT for egress (IPv4, and IPv6 when the
+host routes it), blocked destinations at two layers. Every test builds its own topology in
+network namespaces it creates: a "host" in which kennel runs, and a "cloud" holding a fake IMDS
+at 169.254.169.254 and fd00:ec2::254, an "internet" server at documentation addresses, and a
+packet capture on the cloud's side of the link. Nothing touches the machine's own network
+namespace."""
 import json
 import os
 import subprocess
@@ -31,8 +33,10 @@ while True:
 '''
 
 SERVER = r'''
-import http.server, sys
+import http.server, socket, sys
 log = open(sys.argv[3], "a", buffering=1)
+if ":" in sys.argv[1]:
+    http.server.HTTPServer.address_family = socket.AF_INET6
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         log.write(f"{self.client_address[0]} {self.path}\n")
@@ -44,14 +48,38 @@ http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
 '''
 
 
+CAPTURE = r'''
+import socket, struct, sys
+# Every frame arriving at the cloud from the host: one line with its IPv4/IPv6 destination.
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+s.bind((sys.argv[1], 0))
+log = open(sys.argv[2], "a", buffering=1)
+log.write("ready\n")
+while True:
+    frame, addr = s.recvfrom(65535)
+    if addr[2] == socket.PACKET_OUTGOING:
+        continue
+    kind = struct.unpack("!H", frame[12:14])[0]
+    if kind == 0x0800:
+        log.write(socket.inet_ntop(socket.AF_INET, frame[30:34]) + "\n")
+    elif kind == 0x86DD:
+        log.write(socket.inet_ntop(socket.AF_INET6, frame[38:54]) + "\n")
+'''
+
+BLOCKED = {"169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23"}
+POOL_TABLE = "kennel2_10_213_0_0_16_fd6b_656e_6e65___64"
+
+
 def sh(*args, check=True):
     return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=30)
 
 
 @pytest.fixture
 def topology(tmp_path):
-    """Namespaces host/cloud joined by a veth (192.0.2.1 <-> 192.0.2.2); the cloud serves
-    IMDS on 169.254.169.254:80 and the 'internet' on 203.0.113.10:80, logging every request."""
+    """Namespaces host/cloud joined by a veth (192.0.2.1 <-> 192.0.2.2, 2001:db8:1::1 <->
+    2001:db8:1::2, default routes both families); the cloud serves IMDS on 169.254.169.254:80
+    and [fd00:ec2::254]:80, the 'internet' on 203.0.113.10:80 and [2001:db8:ff::10]:80, logging
+    every request, and records the destination of every packet it receives."""
     tag = f"{os.getpid() % 100000}"
     host, cloud = f"kt-h{tag}", f"kt-c{tag}"
     sh("ip", "netns", "add", host)
@@ -61,17 +89,28 @@ def topology(tmp_path):
         sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-up", "type", "veth", "peer", "name", "kt-down",
            "netns", cloud)
         for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "192.0.2.1/24", "dev", "kt-up"],
-                    ["ip", "link", "set", "kt-up", "up"], ["ip", "route", "add", "default", "via", "192.0.2.2"]):
+                    ["ip", "addr", "add", "2001:db8:1::1/64", "dev", "kt-up", "nodad"],
+                    ["ip", "link", "set", "kt-up", "up"], ["ip", "route", "add", "default", "via", "192.0.2.2"],
+                    ["ip", "-6", "route", "add", "default", "via", "2001:db8:1::2"]):
             sh("ip", "netns", "exec", host, *cmd)
         for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "192.0.2.2/24", "dev", "kt-down"],
+                    ["ip", "addr", "add", "2001:db8:1::2/64", "dev", "kt-down", "nodad"],
                     ["ip", "link", "set", "kt-down", "up"], ["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
                     ["ip", "addr", "add", "203.0.113.10/32", "dev", "lo"],
-                    ["ip", "addr", "add", "169.254.169.253/32", "dev", "lo"]):
+                    ["ip", "addr", "add", "169.254.169.253/32", "dev", "lo"],
+                    ["ip", "addr", "add", "fd00:ec2::254/128", "dev", "lo"],
+                    ["ip", "addr", "add", "2001:db8:ff::10/128", "dev", "lo"]):
             sh("ip", "netns", "exec", cloud, *cmd)
+        logs = {"capture": tmp_path / "capture.log"}
+        logs["capture"].write_text("")
+        capture = tmp_path / "capture.py"
+        capture.write_text(CAPTURE)
+        servers.append(subprocess.Popen(["ip", "netns", "exec", cloud, "python3", str(capture), "kt-down",
+                                         str(logs["capture"])]))
         script = tmp_path / "server.py"
         script.write_text(SERVER)
-        logs = {}
-        for name, ip, body in (("imds", "169.254.169.254", "secret-credentials"), ("internet", "203.0.113.10", "hello")):
+        for name, ip, body in (("imds", "169.254.169.254", "secret-credentials"), ("internet", "203.0.113.10", "hello"),
+                               ("imds6", "fd00:ec2::254", "secret-credentials"), ("internet6", "2001:db8:ff::10", "hello6")):
             logs[name] = tmp_path / f"{name}.log"
             logs[name].write_text("")
             servers.append(subprocess.Popen(["ip", "netns", "exec", cloud, "python3", str(script), ip, "80",
@@ -81,7 +120,7 @@ def topology(tmp_path):
         servers.append(subprocess.Popen(["ip", "netns", "exec", cloud, "python3", str(dns), "169.254.169.253"]))
         for _ in range(100):  # both listening
             r = sh("ip", "netns", "exec", cloud, "sh", "-c", "ss -ltn | grep -c ':80 '", check=False)
-            if r.stdout.strip() == "2":
+            if r.stdout.strip() == "4" and logs["capture"].read_text().startswith("ready"):
                 break
             time.sleep(0.05)
         yield {"host": host, "cloud": cloud, "logs": logs}
@@ -111,10 +150,17 @@ def start_bridged(topo, status, *command, opts=()):
     for _ in range(250):
         if status.exists():
             return p, json.loads(status.read_text())
+        if p.poll() is not None:
+            raise AssertionError(f"the sandbox did not start (exit {p.returncode})")
         time.sleep(0.02)
     p.kill()
     p.wait()
     raise AssertionError("the sandbox did not start")
+
+
+def captured(topo):
+    """Destinations of the packets the cloud received so far."""
+    return set(topo["logs"]["capture"].read_text().split()[1:])
 
 
 def host_links(topo):
@@ -134,11 +180,13 @@ def test_egress_works_and_metadata_is_blocked(topology):
 
 def test_sandbox_network_shape_and_resolver(topology):
     r = run_in_host(topology, "--dns", "203.0.113.53", "--", "sh", "-c",
-                    "ip -br addr show eth0; ip route show default; cat /etc/resolv.conf; "
+                    "ip -br addr show eth0; ip route show default; ip -6 route show default; cat /etc/resolv.conf; "
                     "echo x > /etc/resolv.conf 2>/dev/null || echo ro")
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "10.213." in out and "default via 10.213." in out, out
+    assert "10.213.0.2/30" in out and "default via 10.213.0.1" in out, out
+    # The host routes IPv6, so the sandbox gets the /126 at the same index of the IPv6 pool.
+    assert "fd6b:656e:6e65::2/126" in out and "default via fd6b:656e:6e65::1" in out, out
     assert "nameserver 203.0.113.53" in out and out.strip().endswith("ro")
 
 
@@ -184,10 +232,16 @@ def test_no_veth_or_table_is_left_after_many_launches_and_sigkills(topology, tmp
         assert time.monotonic() < deadline, host_links(topology)
         time.sleep(0.1)
     # The shared pool table stays for the next sandbox; `kennel gc` removes it once none is left.
-    assert "kennel1_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert "kennel2_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    # The host forwarded IPv6 only because kennel set force_forwarding on its uplink (behind a
+    # guard table); gc switches that off again, then removes the guard.
+    forwarding = ["ip", "netns", "exec", topology["host"], "cat", "/proc/sys/net/ipv6/conf/kt-up/force_forwarding"]
+    assert sh(*forwarding).stdout.strip() == "1"
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
-    assert json.loads(r.stdout) == {"removed": ["table inet kennel1_10_213_0_0_16"]}
-    assert "kennel1_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert sorted(json.loads(r.stdout)["removed"]) == sorted([
+        f"table inet {POOL_TABLE}", "table inet kennel2_fwd6_kt_up", "ipv6 force_forwarding on kt-up"])
+    assert "kennel2_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert sh(*forwarding).stdout.strip() == "0"
 
 
 def test_gc_leaves_the_table_while_a_sandbox_uses_it(topology, tmp_path):
@@ -195,7 +249,7 @@ def test_gc_leaves_the_table_while_a_sandbox_uses_it(topology, tmp_path):
     try:
         r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
         assert json.loads(r.stdout) == {"removed": []}
-        assert "kennel1_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+        assert "kennel2_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
     finally:
         p.terminate()
         p.wait(timeout=20)
@@ -229,10 +283,10 @@ def test_published_port_in_bridge_mode(topology):
             p.wait()
 
 
-def test_the_host_itself_is_not_reachable_from_a_bridged_sandbox(topology):
+def test_the_host_itself_is_not_reachable_from_a_bridged_sandbox(topology, tmp_path):
     # A service on all the host's addresses (as sshd would be): the sandbox reaches neither its
-    # gateway address nor the host's other addresses. (IPv6 link-local to the host is dropped by
-    # the same table's IPv6 rule; no test shows that yet.)
+    # gateway address nor the host's other addresses, IPv4 or IPv6, nor the host end's IPv6
+    # link-local address.
     import socket
     listener = subprocess.Popen(["ip", "netns", "exec", topology["host"], "python3", "-c",
                                  "import socket; s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); "
@@ -240,8 +294,32 @@ def test_the_host_itself_is_not_reachable_from_a_bridged_sandbox(topology):
                                 stdout=subprocess.PIPE, text=True)
     try:
         assert listener.stdout.readline().strip() == "ready"
-        res = probe_in_host(topology, "connect", "10.213.0.1:18022", "192.0.2.1:18022")
+        res = probe_in_host(topology, "connect", "10.213.0.1:18022", "192.0.2.1:18022", "[fd6b:656e:6e65::1]:18022",
+                            "[2001:db8:1::1]:18022")
         assert all(v not in (0, "0") for v in res.values()), res
+        # The host end's own link-local address: read on the host, handed to a waiting sandbox.
+        exchange = tmp_path / "x"
+        exchange.mkdir()
+        exchange.chmod(0o777)  # container root is host uid 199001
+        script = ("import json, os, socket, time\n"
+                  "while not os.path.exists('/tmp/x/ll'): time.sleep(0.05)\n"
+                  "s = socket.socket(socket.AF_INET6); s.settimeout(3)\n"
+                  "try:\n    s.connect((open('/tmp/x/ll').read().strip() + '%eth0', 18022)); r = 0\n"
+                  "except OSError as e:\n    r = e.errno if e.errno is not None else -1\n"
+                  "open('/tmp/x/result', 'w').write(json.dumps(r))\n")
+        p, st = start_bridged(topology, tmp_path / "s.json", PYTHON, "-c", script, opts=["--bind", f"{exchange}:/tmp/x"])
+        try:
+            out = sh("ip", "netns", "exec", topology["host"], "ip", "-6", "-o", "addr", "show", "dev", f"kn-{st['id']}",
+                     "scope", "link").stdout
+            link_local = out.split()[3].split("/")[0]
+            assert link_local.startswith("fe80::"), out
+            (exchange / "ll").write_text(link_local)
+            assert p.wait(timeout=20) == 0
+            assert json.loads((exchange / "result").read_text()) != 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     finally:
         listener.kill()
         out = listener.communicate()[0]
@@ -261,7 +339,7 @@ def test_a_sandboxs_own_blocks_are_dropped_on_the_host_side_too(topology, tmp_pa
         assert efs.stdout.readline().strip() == "ready"
         p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "30", opts=["--block-efs", "203.0.113.20"])
         tables = sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
-        assert f"kennel1_sb_{st['id']}" in tables, tables
+        assert f"kennel2_sb_{st['id']}" in tables, tables
         net = f"--net=/proc/{st['initHostPid']}/ns/net"
         sh("nsenter", net, "ip", "route", "del", "203.0.113.20")
         r = sh("nsenter", net, "python3", "-c",
@@ -277,7 +355,7 @@ def test_a_sandboxs_own_blocks_are_dropped_on_the_host_side_too(topology, tmp_pa
         out = efs.communicate()[0]
     assert "accepted" not in out
     # The sandbox's own table went with it.
-    assert "kennel1_sb_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert "kennel2_sb_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
 
 
 def test_gc_removes_a_sigkilled_sandboxs_own_table(topology, tmp_path):
@@ -288,10 +366,10 @@ def test_gc_removes_a_sigkilled_sandboxs_own_table(topology, tmp_path):
     while "kn-" in host_links(topology):
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    assert f"kennel1_sb_{st['id']}" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert f"kennel2_sb_{st['id']}" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
     removed = json.loads(sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json").stdout)["removed"]
-    assert f"table inet kennel1_sb_{st['id']}" in removed
-    assert "kennel1" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert f"table inet kennel2_sb_{st['id']}" in removed
+    assert "kennel2" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
 
 
 def test_sandboxes_cannot_reach_each_other(topology):
@@ -319,3 +397,74 @@ def test_metadata_spellings_in_bridge_mode(topology):
                         "[fd00:ec2::254]:80", "169.254.170.23:80")
     assert all(v == 13 for v in res.values()), res
     assert topology["logs"]["imds"].read_text() == ""
+
+
+def test_ipv6_egress_is_natted_and_metadata_is_blocked(topology):
+    r = run_in_host(topology, "--", PYTHON, "-c",
+                    "import urllib.request; print(urllib.request.urlopen('http://[2001:db8:ff::10]/y', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == "hello6", r.stderr
+    # The internet saw the host's IPv6 address (NAT), not the sandbox's ULA.
+    assert topology["logs"]["internet6"].read_text().split() == ["2001:db8:1::1", "/y"]
+    res = probe_in_host(topology, "connect", "[fd00:ec2::254]:80", "[fd00:ec2::23]:80")
+    assert all(v == 13 for v in res.values()), res
+    assert topology["logs"]["imds6"].read_text() == ""
+
+
+def test_ipv4_only_with_subnet6_none_or_without_a_host_ipv6_route(topology):
+    global_v6 = ["--", "sh", "-c", "ip -6 -o addr show scope global; ip -6 route show default"]
+    r = run_in_host(topology, "--subnet6", "none", *global_v6)
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+    sh("ip", "netns", "exec", topology["host"], "ip", "-6", "route", "del", "default")
+    r = run_in_host(topology, *global_v6)
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+    # Without an IPv6 route kennel changes nothing about the host's IPv6 forwarding.
+    assert sh("ip", "netns", "exec", topology["host"], "cat",
+              "/proc/sys/net/ipv6/conf/kt-up/force_forwarding").stdout.strip() == "0"
+
+
+ATTEMPT = r'''
+import socket, urllib.request
+for family, addr in ((socket.AF_INET, "169.254.169.254"), (socket.AF_INET, "169.254.170.2"),
+                     (socket.AF_INET, "169.254.170.23"), (socket.AF_INET6, "fd00:ec2::254"),
+                     (socket.AF_INET6, "fd00:ec2::23")):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(family, kind)
+        s.settimeout(1)
+        try:
+            s.connect((addr, 80))
+            s.send(b"GET / HTTP/1.0\r\n\r\n")
+        except OSError:
+            pass
+for args in ((17, 3, 0), (2, 3, 255), (10, 3, 255)):  # packet, raw IPv4, raw IPv6
+    try:
+        socket.socket(*args)
+        print("raw-socket-made")
+    except OSError:
+        pass
+for url in ("http://203.0.113.10/z", "http://[2001:db8:ff::10]/z"):
+    print(urllib.request.urlopen(url, timeout=5).read().decode())
+'''
+
+
+def test_a_packet_capture_in_the_cloud_sees_nothing_for_the_blocked_destinations(topology, tmp_path):
+    # Everything a sandbox with every capability and no seccomp filter can try: TCP and UDP to
+    # each blocked address in both families, raw and packet sockets. Then, from outside, the
+    # in-sandbox routes deleted and the same again (the host-side layer alone; as host root,
+    # so raw sockets work there). The capture on the cloud's side of the link must record the
+    # allowed traffic and nothing for the blocked destinations.
+    r = run_in_host(topology, "--cap-add", "ALL", "--seccomp", "unconfined", "--", PYTHON, "-c", ATTEMPT)
+    assert r.returncode == 0 and r.stdout.split() == ["hello", "hello6"], r.stdout + r.stderr
+    p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
+    try:
+        net = f"--net=/proc/{st['initHostPid']}/ns/net"
+        for route in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23"):
+            sh("nsenter", net, "ip", "route", "del", route)
+        r = sh("nsenter", net, "python3", "-c", ATTEMPT, check=False)
+        assert r.stdout.split()[-2:] == ["hello", "hello6"], r.stdout + r.stderr
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+    seen = captured(topology)
+    assert {"203.0.113.10", "2001:db8:ff::10"} <= seen, seen
+    assert not seen & BLOCKED, seen & BLOCKED
+    assert topology["logs"]["imds"].read_text() == "" and topology["logs"]["imds6"].read_text() == ""
