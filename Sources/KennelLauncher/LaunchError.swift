@@ -70,12 +70,14 @@ public struct LaunchError: Error, CustomStringConvertible, Equatable {
 
 /// Runs one syscall-layer step, attaching the step name and path to its errno.
 @inline(__always)
-func step<T>(_ name: String, _ path: String? = nil, exitCode: Int32 = 125,
+func step<T>(_ name: String, _ path: @autoclosure () -> String? = nil, exitCode: Int32 = 125,
              _ body: () throws(Errno) -> T) throws(LaunchError) -> T {
     do {
         return try body()
     } catch {
-        throw LaunchError(name, path, error, exitCode: exitCode)
+        // The path is worked out only now: building labels on the success path costs every
+        // launch (a generic `joined` alone pulls in a protocol-conformance scan).
+        throw LaunchError(name, path(), error, exitCode: exitCode)
     }
 }
 

@@ -36,7 +36,9 @@ public enum Supervisor {
         var relay: PortRelay?
         var hostNetwork: Int32 = -1
         var sandboxNetwork: Int32 = -1
+        var stagingMounts: Int32 = -1
         defer {
+            if stagingMounts >= 0 { FD.close(stagingMounts) }
             relay?.closeAll()
             if hostNetwork >= 0 { FD.close(hostNetwork) }
             if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
@@ -53,7 +55,7 @@ public enum Supervisor {
         }
         defer { bridge?.finish() }
         let initPid: pid_t
-        (initPid, sandboxNetwork) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil, bridge: &bridge)
+        (initPid, sandboxNetwork, stagingMounts) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil, bridge: &bridge)
         do throws(LaunchError) {
             try bridge?.finishHostSide()
         } catch {
@@ -91,6 +93,11 @@ public enum Supervisor {
             failure = LaunchError(wire: message)
                 ?? LaunchError("read sync channel", nil, Errno(rawValue: EPROTO), detail: "unexpected message")
         }
+        // The payload runs (or failed): init left the staging mount namespace long ago, so
+        // this close tears it down, here, while the payload runs, instead of in init's unshare
+        // on the way to the payload (unmounting ~30 mounts and an RCU grace period).
+        FD.close(stagingMounts)
+        stagingMounts = -1
 
         if let failure {
             let status = (try? Proc.wait(initPid))??.1
@@ -151,9 +158,10 @@ public enum Supervisor {
 
     /// Steps 1-9: the host-privileged half, then the sandbox's pid 1. Whatever happens, the
     /// supervisor is back in the host's mount and network namespaces when this returns.
-    /// Returns init's pid, and an fd to the sandbox's network namespace when `keepNetwork`.
+    /// Returns init's pid, an fd to the sandbox's network namespace when `keepNetwork`, and an
+    /// fd holding the staging mount namespace (see `run` for when it is let go).
     private static func createSandbox(_ launch: Launch, channel: SocketPair, keepNetwork: Bool,
-                                      bridge: inout BridgeNetwork?) throws(LaunchError) -> (pid_t, Int32) {
+                                      bridge: inout BridgeNetwork?) throws(LaunchError) -> (pid_t, Int32, Int32) {
         let plan = launch.plan
         let hostMounts = try step("open", "/proc/self/ns/mnt") { () throws(Errno) in try FD.open("/proc/self/ns/mnt", O_RDONLY) }
         defer { FD.close(hostMounts) }
@@ -185,6 +193,9 @@ public enum Supervisor {
                 try FD.open("/proc/self/ns/net", O_RDONLY)
             }
         }
+        // Held so that the namespace outlives init's move to its own copy (step 7 and
+        // SandboxInit): whoever drops the last reference pays for unmounting it.
+        let stagingMounts = (try? FD.open("/proc/self/ns/mnt", O_RDONLY)) ?? -1
         var returned = false
         defer {
             // On an error path: back to the host's namespaces before reporting. (Success
@@ -266,9 +277,10 @@ public enum Supervisor {
             Proc.send(SIGKILL, to: pid)
             _ = try? Proc.wait(pid)
             if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
+            FD.close(stagingMounts)
             throw error
         }
-        return (pid, sandboxNetwork)
+        return (pid, sandboxNetwork, stagingMounts)
     }
 
     /// `children`: the supervisor's own pid (and time) namespaces, so that its later children
