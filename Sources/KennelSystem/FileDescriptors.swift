@@ -30,11 +30,14 @@ public enum FD {
     /// Reads to end of file.
     public static func readAll(_ fd: Int32, limit: Int = 16 << 20) throws(Errno) -> [UInt8] {
         var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        // Scratch memory is not zeroed: only the pages read(2) fills are touched (zeroing
+        // 64 KiB costs 16 page faults, copy-on-write ones in a freshly forked process).
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+        defer { buffer.deallocate() }
         while out.count < limit {
-            let n = try retrying { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            let n = try retrying { Glibc.read(fd, buffer.baseAddress, buffer.count) }
             if n == 0 { break }
-            out += buffer[0..<n]
+            out += UnsafeRawBufferPointer(rebasing: buffer[0..<n])
         }
         return out
     }
@@ -95,11 +98,13 @@ public struct SocketPair {
     /// Receives one message; nil at end of file. A message longer than the buffer is an
     /// error (EMSGSIZE), never silently cut.
     public static func receive(_ fd: Int32) throws(Errno) -> String? {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = try retrying { buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC)) } }
+        // Not zeroed (see readAll): every process of a launch receives here right after a fork.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+        defer { buffer.deallocate() }
+        let n = try retrying { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC)) }
         if n == 0 { return nil }
         if n > buffer.count { throw Errno(rawValue: EMSGSIZE) }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
+        return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self)
     }
 
     /// True if the peer has closed every copy of its end.
