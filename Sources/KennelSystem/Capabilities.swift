@@ -4,8 +4,9 @@ import Glibc
 
 /// Applying capability sets to the current process, through libcap.
 public enum Capabilities {
-    /// Capability numbers are below 64 (the kernel's masks are 64-bit); numbers this kernel
-    /// does not know are skipped (PR_CAPBSET_DROP answers EINVAL), so no /proc read is needed.
+    /// Capability numbers are below 64 (the kernel's masks are 64-bit). The kernel knows a
+    /// contiguous range from 0: the first number it answers EINVAL for ends the walk, so no
+    /// /proc read is needed.
     static let numbers: ClosedRange<Int32> = 0...63
 
     /// Shrinks the bounding set to `keep` (a 64-bit mask) and clears the ambient set.
@@ -14,7 +15,8 @@ public enum Capabilities {
         for cap in numbers where keep & (1 << UInt64(cap)) == 0 {
             if cap_drop_bound(cap_value_t(cap)) != 0 {
                 let e = errno
-                if e != EINVAL { throw Errno(rawValue: e) }
+                if e == EINVAL { break }  // beyond CAP_LAST_CAP: so is every higher number
+                throw Errno(rawValue: e)
             }
         }
         _ = try retrying { kennel_prctl(Int32(KENNEL_PR_CAP_AMBIENT), UInt(KENNEL_PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0) }
