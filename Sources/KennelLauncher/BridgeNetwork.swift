@@ -57,22 +57,24 @@ struct BridgeNetwork {
         let blocks = UInt32(1) << (30 - UInt32(pool.prefixLength))
         // The pool must not overlap anything the host itself holds: its /30 routes would
         // capture the host's own traffic.
-        let mask: UInt32 = pool.prefixLength == 0 ? 0 : ~UInt32(0) << (32 - UInt32(pool.prefixLength))
-        let ours = Set(hostAddresses(prefix: BridgeNetwork.linkPrefix))
-        if hostAddresses(prefix: "").contains(where: { $0 & mask == base && !ours.contains($0) }) {
+        // One dump of the host's addresses (each getifaddrs is a netlink round trip or two).
+        let addresses = hostAddresses()
+        let ours = addresses.filter { $0.name.hasPrefix(BridgeNetwork.linkPrefix) }.map(\.address)
+        if addresses.contains(where: { pool.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
             throw LaunchError("--subnet", pool.description, Errno(rawValue: EADDRINUSE),
                               detail: "the host already uses an address in it; choose another --subnet")
         }
-        let used = Set(hostAddresses(prefix: BridgeNetwork.linkPrefix).compactMap { a -> UInt32? in
-            a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
+        let used = Set(ours.compactMap { bytes -> UInt32? in
+            guard bytes.count == 4 else { return nil }
+            let a = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            return a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
         })
         guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
             throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
         }
         var ipv6: IPv6Link?
         if let pool6 = plan.subnet6, let uplink = ipv6Uplink() {
-            let ours6 = Set(hostAddresses6(prefix: BridgeNetwork.linkPrefix))
-            if hostAddresses6(prefix: "").contains(where: { pool6.contains($0) && !ours6.contains($0) }) {
+            if addresses.contains(where: { pool6.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
                 throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
                                   detail: "the host already uses an address in it; choose another --subnet6 (or none)")
             }
@@ -184,35 +186,26 @@ struct BridgeNetwork {
         FD.close(hostNetwork)
     }
 
-    /// IPv4 addresses held by host interfaces whose names start with `prefix`.
-    static func hostAddresses(prefix: String) -> [UInt32] {
+    /// Every address (IPv4 as 4 bytes, IPv6 as 16) of every host interface, with its name.
+    static func hostAddresses() -> [(name: String, address: [UInt8])] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0 else { return [] }
         defer { freeifaddrs(list) }
-        var out: [UInt32] = []
+        var out: [(name: String, address: [UInt8])] = []
         var p = list
         while let entry = p {
             defer { p = entry.pointee.ifa_next }
-            guard let name = entry.pointee.ifa_name, String(cString: name).hasPrefix(prefix),
-                  let addr = entry.pointee.ifa_addr, addr.pointee.sa_family == sa_family_t(AF_INET) else { continue }
-            let v4 = addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-            out.append(UInt32(bigEndian: v4))
-        }
-        return out
-    }
-
-    /// IPv6 addresses held by host interfaces whose names start with `prefix`.
-    static func hostAddresses6(prefix: String) -> [[UInt8]] {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0 else { return [] }
-        defer { freeifaddrs(list) }
-        var out: [[UInt8]] = []
-        var p = list
-        while let entry = p {
-            defer { p = entry.pointee.ifa_next }
-            guard let name = entry.pointee.ifa_name, String(cString: name).hasPrefix(prefix),
-                  let addr = entry.pointee.ifa_addr, addr.pointee.sa_family == sa_family_t(AF_INET6) else { continue }
-            out.append(addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } })
+            guard let name = entry.pointee.ifa_name, let addr = entry.pointee.ifa_addr else { continue }
+            switch Int32(addr.pointee.sa_family) {
+            case AF_INET:
+                let bytes = addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
+                out.append((String(cString: name), bytes))
+            case AF_INET6:
+                let bytes = addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
+                out.append((String(cString: name), bytes))
+            default:
+                continue
+            }
         }
         return out
     }

@@ -468,3 +468,11 @@ def test_a_packet_capture_in_the_cloud_sees_nothing_for_the_blocked_destinations
     assert {"203.0.113.10", "2001:db8:ff::10"} <= seen, seen
     assert not seen & BLOCKED, seen & BLOCKED
     assert topology["logs"]["imds"].read_text() == "" and topology["logs"]["imds6"].read_text() == ""
+
+
+def test_pools_overlapping_host_addresses_are_refused(topology):
+    for option, pool in (("--subnet", "192.0.2.0/24"), ("--subnet6", "2001:db8:1::/64")):
+        r = run_in_host(topology, option, pool, "--", "true")
+        assert r.returncode == 125 and "EADDRINUSE" in r.stderr and option in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "kn-" not in host_links(topology)
