@@ -9,6 +9,8 @@ public struct UserDatabase: Sendable {
 
     public var users: [User] = []
     public var groups: [String: UInt32] = [:]
+    /// For each user name listed as a member in /etc/group, those groups' ids, in file order.
+    public var memberships: [String: [UInt32]] = [:]
 
     public init(passwd: String, group: String) {
         for line in passwd.split(separator: "\n") where !line.hasPrefix("#") {
@@ -20,6 +22,12 @@ public struct UserDatabase: Sendable {
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count >= 3, let gid = UInt32(f[2]) else { continue }
             if groups[String(f[0])] == nil { groups[String(f[0])] = gid }
+            if f.count >= 4 {
+                for member in f[3].split(separator: ",") {
+                    let name = String(member.filter { $0 != " " })
+                    if !name.isEmpty, !(memberships[name] ?? []).contains(gid) { memberships[name, default: []].append(gid) }
+                }
+            }
         }
     }
 
@@ -43,6 +51,9 @@ public struct Identity: Codable, Equatable, Sendable {
 
     /// Resolves `--user` (`UID[:GID]` or `NAME[:GROUP]`, numbers and names mixable) and
     /// `--group-add` against the sandbox root's databases. Every id must be mapped (0-65535).
+    /// As in Docker (runc): when no group is given, the user's supplementary groups are the
+    /// groups /etc/group lists them in (found by name, also for a numeric uid that passwd
+    /// names); an explicit group means no implicit ones. `--group-add` groups come after.
     public static func resolve(user spec: String, groupAdd: [String], database db: UserDatabase,
                                passwdPath: String, groupPath: String) throws(SpecError) -> Identity {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
@@ -52,32 +63,38 @@ public struct Identity: Codable, Equatable, Sendable {
         var uid: UInt32
         var gid: UInt32?
         var home = "/"
+        var name: String?
         if let n = UInt32(parts[0]) {
             uid = n
-            if let u = db.user(uid: n) { gid = u.gid; home = u.home }
+            if let u = db.user(uid: n) { gid = u.gid; home = u.home; name = u.name }
         } else {
             guard let u = db.user(named: parts[0]) else { throw .unknownUser(name: parts[0], passwd: passwdPath) }
             uid = u.uid
             gid = u.gid
             home = u.home
+            name = u.name
         }
         if parts.count == 2 { gid = try group(parts[1], db, groupPath) }
+        let implicit = parts.count == 1 ? name.flatMap { db.memberships[$0] } ?? [] : []
         let extra = try groupAdd.map { (g: String) throws(SpecError) -> UInt32 in try group(g, db, groupPath) }
-        let identity = Identity(uid: uid, gid: gid ?? 0, supplementaryGroups: extra,
+        var supplementary: [UInt32] = []
+        for g in implicit + extra where !supplementary.contains(g) { supplementary.append(g) }
+        let identity = Identity(uid: uid, gid: gid ?? 0, supplementaryGroups: supplementary,
                                 home: uid == 0 && home == "/" ? "/root" : home)
-        for (what, id) in [("uid", identity.uid), ("gid", identity.gid)] + extra.map({ ("--group-add", $0) })
-        where id >= IDMapping.rangeSize {
+        for (what, id) in [("uid", identity.uid), ("gid", identity.gid)] + implicit.map({ ("group of \(name ?? "")", $0) })
+            + extra.map({ ("--group-add", $0) }) where id >= IDMapping.rangeSize {
             throw .idOutOfRange(what, id)
         }
         return identity
     }
 
     /// False when `resolve` would read nothing from the databases: container root by number
-    /// (home /root, group 0 unless given) with numeric extra groups. Saves reading and parsing
-    /// /etc/passwd and /etc/group on the default launch.
+    /// with a numeric group (home /root; no implicit supplementary groups, as a group is
+    /// given) and numeric extra groups. Saves reading and parsing /etc/passwd and /etc/group
+    /// on the default launch (`0:0`).
     public static func needsDatabase(user spec: String, groupAdd: [String]) -> Bool {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.first == "0", parts.count <= 2, parts.dropFirst().allSatisfy({ UInt32($0) != nil }) else { return true }
+        guard parts.first == "0", parts.count == 2, parts.dropFirst().allSatisfy({ UInt32($0) != nil }) else { return true }
         return !groupAdd.allSatisfy { UInt32($0) != nil }
     }
 

@@ -70,7 +70,7 @@ struct Run: ParsableCommand {
         kennel must run as root: it writes the id maps and makes the mounts with host privileges, then drops them all before the command starts.
         """)
 
-    @Option(name: .long, help: ArgumentHelp("Run as UID[:GID] or NAME[:GROUP], resolved in the sandbox root's /etc/passwd and /etc/group.", valueName: "user"))
+    @Option(name: .long, help: ArgumentHelp("Run as UID[:GID] or NAME[:GROUP], resolved in the sandbox root's /etc/passwd and /etc/group. Without a group, the user's /etc/group memberships become supplementary groups (as in Docker).", valueName: "user"))
     var user: String = "0:0"
 
     @Option(name: .long, help: ArgumentHelp("Add a supplementary group (number or name; repeatable).", valueName: "gid"))

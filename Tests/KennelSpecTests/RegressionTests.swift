@@ -56,7 +56,8 @@ final class UserDatabaseShortcutTests: XCTestCase {
     /// The default launch skips reading passwd/group only when resolution would not use them.
     func testNeedsDatabase() {
         XCTAssertFalse(Identity.needsDatabase(user: "0:0", groupAdd: []))
-        XCTAssertFalse(Identity.needsDatabase(user: "0", groupAdd: ["5"]))
+        XCTAssertTrue(Identity.needsDatabase(user: "0", groupAdd: ["5"]), "root's memberships come from /etc/group")
+        XCTAssertFalse(Identity.needsDatabase(user: "0:0", groupAdd: ["5"]))
         XCTAssertTrue(Identity.needsDatabase(user: "root", groupAdd: []))
         XCTAssertTrue(Identity.needsDatabase(user: "1000:100", groupAdd: []))
         XCTAssertTrue(Identity.needsDatabase(user: "0:0", groupAdd: ["staff"]))

@@ -33,6 +33,25 @@ final class UserDatabaseTests: XCTestCase {
         XCTAssertEqual(db.groups.count, 6)
     }
 
+    func testMembershipsFromGroupLists() {
+        let db = UserDatabase(passwd: "", group: "a:x:10:alice,bob\nb:x:11:bob\nc:x:12:\nd:x:13: carol , alice\na2:x:10:alice\n")
+        XCTAssertEqual(db.memberships["alice"], [10, 13], "listed twice under gid 10: once")
+        XCTAssertEqual(db.memberships["bob"], [10, 11])
+        XCTAssertEqual(db.memberships["carol"], [13])
+        XCTAssertNil(db.memberships[""])
+    }
+
+    // Docker (runc) semantics: implicit groups only without an explicit group; --group-add
+    // comes after them, without repeats.
+    func testImplicitSupplementaryGroups() throws {
+        XCTAssertEqual(try resolve("sagemaker-user:users").supplementaryGroups, [], "an explicit group: no implicit ones")
+        XCTAssertEqual(try resolve("1000:100").supplementaryGroups, [])
+        XCTAssertEqual(try resolve("sagemaker-user", groupAdd: ["staff", "999"]).supplementaryGroups, [50, 999])
+        XCTAssertEqual(try resolve("4242").supplementaryGroups, [], "a uid passwd does not name has no memberships")
+        let db = UserDatabase(passwd: "u:x:1:1::/:/bin/sh\n", group: "big:x:70000:u\n")
+        XCTAssertThrowsError(try resolve("u", database: db), "a membership outside the mapped range is refused")
+    }
+
     func testEmptyDatabases() {
         let db = UserDatabase(passwd: "", group: "")
         XCTAssertTrue(db.users.isEmpty)
@@ -43,7 +62,7 @@ final class UserDatabaseTests: XCTestCase {
 
     func testNumericUserFoundInPasswd() throws {
         XCTAssertEqual(try resolve("1000"),
-                       Identity(uid: 1000, gid: 100, supplementaryGroups: [], home: "/home/sagemaker-user"))
+                       Identity(uid: 1000, gid: 100, supplementaryGroups: [50], home: "/home/sagemaker-user"))
     }
 
     func testNumericUserNotInPasswdGetsGroupZeroAndSlash() throws {
@@ -52,7 +71,7 @@ final class UserDatabaseTests: XCTestCase {
 
     func testNamedUser() throws {
         XCTAssertEqual(try resolve("sagemaker-user"),
-                       Identity(uid: 1000, gid: 100, home: "/home/sagemaker-user"))
+                       Identity(uid: 1000, gid: 100, supplementaryGroups: [50], home: "/home/sagemaker-user"))
         XCTAssertEqual(try resolve("svc"), Identity(uid: 2000, gid: 2000, home: "/srv/svc"))
     }
 

@@ -105,7 +105,7 @@ def minimal_rootfs(base: pathlib.Path) -> pathlib.Path:
         if os.path.islink(f"/{link}"):
             os.symlink(os.readlink(f"/{link}"), root / link)
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nalice:x:1500:1600::/home/alice:/bin/sh\n")
-    (root / "etc/group").write_text("root:x:0:\nscience:x:1600:\n")
+    (root / "etc/group").write_text("root:x:0:\nscience:x:1600:\nlab:x:1700:bob,alice\nwheel:x:10:root\n")
     return root
 
 
@@ -116,6 +116,20 @@ def test_custom_rootfs_with_its_own_users(tmp_path):
     assert r.stdout.startswith("uid=1500(alice) gid=1600(science)")
     r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--user", "bob", "--", "id")
     assert r.returncode == 125 and "bob" in r.stderr
+
+
+def test_supplementary_groups_from_the_images_group_file(tmp_path):
+    # As in Docker: without an explicit group, the groups /etc/group lists the user in (by
+    # name, also for a uid given as a number); with one, none of them; --group-add after.
+    root = minimal_rootfs(tmp_path)
+    for user, extra, groups in (("alice", [], "1600,1700"), ("1500", ["--group-add", "42"], "1600,1700,42"),
+                                ("alice:science", [], "1600"), ("0", [], "0,10"), ("0:0", [], "0")):
+        r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--user", user, *extra,
+                   "--", "id", "-G")
+        assert r.returncode == 0, r.stderr
+        # `id -G`: the primary group, then the supplementary ones (the kernel sorts those).
+        got, want = r.stdout.split(), groups.split(",")
+        assert got[0] == want[0] and set(got) == set(want) and len(got) == len(want), (user, r.stdout)
 
 
 @pytest.mark.parametrize("target", ["dev", "proc", "tmp"])
