@@ -26,7 +26,7 @@ public struct Rtnetlink {
     public mutating func addDefaultRoute(gateway: [UInt8], interface index: Int32) throws(Errno) {
         try addRoute(type: 1 /* RTN_UNICAST */, destination: nil, prefixLength: 0, family: gateway.count,
                      attributes: [Rtnetlink.attribute(5 /* RTA_GATEWAY */, gateway),
-                                  Rtnetlink.attribute(4 /* RTA_OIF */, Rtnetlink.le32(UInt32(bitPattern: index)))])
+                                  Rtnetlink.attribute(4 /* RTA_OIF */, Rtnetlink.host32(UInt32(bitPattern: index)))])
     }
 
     private mutating func addRoute(type: UInt8, destination: [UInt8]?, prefixLength: UInt8, family addressLength: Int? = nil,
@@ -49,7 +49,7 @@ public struct Rtnetlink {
     public mutating func createVethPair(name: String, peerName: String, peerNamespace: Int32) throws(Errno) {
         let peer = Rtnetlink.ifinfomsg(index: 0, flags: 0, change: 0)
             + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(peerName))
-            + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.le32(UInt32(bitPattern: peerNamespace)))
+            + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.host32(UInt32(bitPattern: peerNamespace)))
         let info = Rtnetlink.attribute(1 /* IFLA_INFO_KIND */, Rtnetlink.cString("veth"))
             + Rtnetlink.attribute(2 /* IFLA_INFO_DATA */, Rtnetlink.attribute(1 /* VETH_INFO_PEER */, peer))
         let payload = Rtnetlink.ifinfomsg(index: 0, flags: 0, change: 0)
@@ -62,7 +62,7 @@ public struct Rtnetlink {
     public mutating func moveLink(interface index: Int32, toNamespace namespace: Int32) throws(Errno) {
         try request(type: 16 /* RTM_NEWLINK */, flags: 0x1 | 0x4,
                     payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0)
-                        + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.le32(UInt32(bitPattern: namespace))))
+                        + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.host32(UInt32(bitPattern: namespace))))
     }
 
     /// Renames a (down) link.
@@ -104,7 +104,7 @@ public struct Rtnetlink {
         let family: UInt8 = address.count == 4 ? UInt8(AF_INET) : UInt8(AF_INET6)
         let flags: UInt8 = address.count == 4 ? 0 : 0x02 /* IFA_F_NODAD */
         // struct ifaddrmsg: family, prefixlen, flags, scope; u32 index.
-        var payload: [UInt8] = [family, prefixLength, flags, 0] + Rtnetlink.le32(UInt32(bitPattern: index))
+        var payload: [UInt8] = [family, prefixLength, flags, 0] + Rtnetlink.host32(UInt32(bitPattern: index))
         payload += Rtnetlink.attribute(2 /* IFA_LOCAL */, address)
         payload += Rtnetlink.attribute(1 /* IFA_ADDRESS */, address)
         try request(type: 20 /* RTM_NEWADDR */, flags: Rtnetlink.create, payload: payload)
@@ -138,8 +138,8 @@ public struct Rtnetlink {
                                   onReply: (ArraySlice<UInt8>) -> Void = { _ in }) throws(Errno) {
         let seq = sequence
         sequence &+= 1
-        let message = Rtnetlink.le32(UInt32(16 + payload.count)) + Rtnetlink.le16(type) + Rtnetlink.le16(flags)
-            + Rtnetlink.le32(seq) + Rtnetlink.le32(0) + payload
+        let message = Rtnetlink.host32(UInt32(16 + payload.count)) + Rtnetlink.host16(type) + Rtnetlink.host16(flags)
+            + Rtnetlink.host32(seq) + Rtnetlink.host32(0) + payload
         // Unaddressed, a netlink message goes to the kernel (port 0).
         _ = try retrying { message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
         var reply = [UInt8](repeating: 0, count: 8192)
@@ -164,22 +164,22 @@ public struct Rtnetlink {
 
     /// struct ifinfomsg: family, pad, u16 type, i32 index, u32 flags, u32 change.
     static func ifinfomsg(index: Int32, flags: UInt32, change: UInt32) -> [UInt8] {
-        [UInt8(AF_UNSPEC), 0, 0, 0] + le32(UInt32(bitPattern: index)) + le32(flags) + le32(change)
+        [UInt8(AF_UNSPEC), 0, 0, 0] + host32(UInt32(bitPattern: index)) + host32(flags) + host32(change)
     }
 
     /// One attribute: u16 length, u16 type, value, padded to 4 bytes.
     static func attribute(_ type: UInt16, _ value: [UInt8]) -> [UInt8] {
-        var a = le16(UInt16(4 + value.count)) + le16(type) + value
+        var a = host16(UInt16(4 + value.count)) + host16(type) + value
         while a.count % 4 != 0 { a.append(0) }
         return a
     }
 
     static func cString(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
-    // Netlink is host-endian; kennel runs on little-endian machines (x86_64, aarch64).
-    static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
-    static func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xff) } }
-    static func u16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
-    static func u32(_ b: [UInt8], _ i: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[i + $1]) << (8 * UInt32($1)) } }
+    // Netlink headers and rtnetlink integers are in the host's byte order (not the network's).
+    static func host16(_ v: UInt16) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
+    static func host32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
+    static func u16(_ b: [UInt8], _ i: Int) -> UInt16 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: UInt16.self) } }
+    static func u32(_ b: [UInt8], _ i: Int) -> UInt32 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: UInt32.self) } }
 }
 
 /// if_nametoindex(3): 0 when there is no such interface.
