@@ -62,6 +62,11 @@ int kennel_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int kennel_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 long kennel_fstatfs_type(int fd) { struct statfs s; return fstatfs(fd, &s) == 0 ? (long)s.f_type : -1; }
 int kennel_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
+#if defined(__x86_64__)
+int kennel_x32_supported(void) { return syscall(0x40000000 | SYS_getpid) >= 0; }
+#else
+int kennel_x32_supported(void) { return 0; }
+#endif
 int kennel_seccomp_set_filter(const void *instructions, unsigned short count) {
     struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)instructions };
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);

@@ -1,3 +1,4 @@
+import CKennel
 import Glibc
 import KennelSpec
 import KennelSystem
@@ -44,7 +45,10 @@ public enum Preparation {
 
         // The cache key names everything the programs depend on; a profile file is part of
         // it byte for byte, so an edited file is compiled (and validated) again.
-        var key = Array("arch=\(target.nativeArch);kernel=\(target.kernel.0).\(target.kernel.1);caps=\(plan.capabilities);libseccomp=\(SeccompFilter.libraryVersion);".utf8)
+        // One probe syscall: whether this kernel runs x32 calls (a boot option can change it
+        // under the same kernel version, so it is part of the key).
+        let x32 = kennel_x32_supported() != 0
+        var key = Array("arch=\(target.nativeArch);kernel=\(target.kernel.0).\(target.kernel.1);x32=\(x32);caps=\(plan.capabilities);libseccomp=\(SeccompFilter.libraryVersion);".utf8)
         var profileBytes: [UInt8]?
         switch spec.seccomp {
         case .builtinDefault:
@@ -72,11 +76,11 @@ public enum Preparation {
                 let compiled = try profile.compile(for: target)
                 architectures = compiled.architectures
                 policy = try step("seccomp", "generate policy") { () throws(Errno) in
-                    try FilterBuilder.filter(for: compiled).program()
+                    try FilterBuilder.filter(for: compiled, x32Supported: x32).program()
                 }
             }
             let hardening = try step("seccomp", "generate hardening filter") { () throws(Errno) in
-                try FilterBuilder.hardening(architectures: architectures).program()
+                try FilterBuilder.hardening(architectures: architectures, x32Supported: x32).program()
             }
             return SeccompPrograms(policy: policy, hardening: hardening)
         }

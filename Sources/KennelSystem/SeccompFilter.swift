@@ -40,9 +40,15 @@ public final class SeccompFilter {
 
     /// A new filter whose unmatched syscalls get `defaultAction`, for the native architecture
     /// plus `extraArchitectures` (libseccomp names such as "x86", "x32").
-    public init(defaultAction: Action, extraArchitectures: [String]) throws(Errno) {
+    /// `badArchitecture`: the answer to a call of an architecture the filter does not cover
+    /// (libseccomp's default kills the thread).
+    public init(defaultAction: Action, extraArchitectures: [String], badArchitecture: Action? = nil) throws(Errno) {
         guard let ctx = seccomp_init(defaultAction.raw) else { throw Errno(rawValue: EINVAL) }
         context = ctx
+        if let badArchitecture {
+            let r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, badArchitecture.raw)
+            if r < 0 { throw Errno(rawValue: -r) }
+        }
         // A binary tree over syscall numbers instead of a linear chain: each syscall (and
         // the kernel's per-syscall cache precomputation at load) walks O(log n) instructions.
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)

@@ -127,6 +127,19 @@ def check_syscalls():
     return res
 
 
+X32 = 0x40000000  # __X32_SYSCALL_BIT
+
+
+def check_x32():
+    """Errno of calls made through the x32 ABI (the x32 bit on x86_64 numbers)."""
+    return {
+        "getpid": syscall(X32 | NR["getpid"]),
+        "unshare(CLONE_NEWUSER)": syscall(X32 | NR["unshare"], CLONE_NEWUSER),
+        "mount(tmpfs)": syscall(X32 | NR["mount"], ctypes.c_char_p(b"none"), ctypes.c_char_p(b"/tmp"),
+                                ctypes.c_char_p(b"tmpfs"), 0, ctypes.c_char_p(None)),
+    }
+
+
 def check_raw_sockets():
     """Errno of creating packet and raw sockets in the sandbox's own network namespace."""
     out = {}
