@@ -1,5 +1,6 @@
 """Shared helpers for kennel's integration tests. They launch real sandboxes on this kernel
 as root; nothing here is mocked. Every test must leave no process, mount or file behind."""
+import ctypes
 import json
 import os
 import pathlib
@@ -46,17 +47,38 @@ def probe(check, *check_args, opts=(), expect_rc=0, **kw):
 # The map bases the tests use: only processes in user namespaces with these maps are kennel's.
 TEST_MAP_BASES = {199001, 300000}
 
+# This test run is a child subreaper: whatever its sandboxes leave behind (a SIGKILLed kennel's
+# init, a payload's daemon) is re-parented to it, never to the host's init. So "ours" can be
+# told by descent, and a test suite running beside this one on the same machine is never
+# mistaken for a leftover, let alone killed.
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def descends_from_this_run(pid):
+    me, seen = os.getpid(), 0
+    while pid > 1 and seen < 64:
+        if pid == me:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])  # field 4: ppid
+        except (OSError, ValueError, IndexError):
+            return False
+        seen += 1
+    return False
+
 
 def user_namespace_pids():
-    """Pids of kennel sandbox processes: in a user namespace other than ours whose uid map
-    starts at one of the bases the tests use (other tools' containers are left alone)."""
+    """Pids of this run's kennel sandbox processes: descendants of this test run, in a user
+    namespace other than ours whose uid map starts at one of the bases the tests use (other
+    tools' containers and other runs' sandboxes are left alone)."""
     mine = os.readlink("/proc/self/ns/user")
     out = set()
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
         try:
-            if os.readlink(f"/proc/{p}/ns/user") == mine:
+            if os.readlink(f"/proc/{p}/ns/user") == mine or not descends_from_this_run(int(p)):
                 continue
             with open(f"/proc/{p}/uid_map") as f:
                 fields = f.readline().split()
@@ -72,15 +94,28 @@ def host_mounts_naming_kennel():
         return [line for line in f if "/run/kennel" in line or "kennel" in line.split()[4]]
 
 
+def running(pid):
+    """True while PID runs. A dead one re-parented to this run (the subreaper) is reaped here;
+    a zombie counts as gone."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def wait_gone(pids, timeout=10.0):
     import time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = {p for p in pids if os.path.exists(f"/proc/{p}")}
-        if not alive:
+        if not {p for p in pids if running(p)}:
             return set()
         time.sleep(0.05)
-    return {p for p in pids if os.path.exists(f"/proc/{p}")}
+    return {p for p in pids if running(p)}
 
 
 @pytest.fixture(autouse=True)
