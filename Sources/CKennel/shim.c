@@ -1,6 +1,7 @@
 // See include/ckennel.h: each function is one call, kept here only because Swift cannot make it.
 #define _GNU_SOURCE
 #include "ckennel.h"
+#include <errno.h>
 #include <sched.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
@@ -63,9 +64,9 @@ int kennel_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 long kennel_fstatfs_type(int fd) { struct statfs s; return fstatfs(fd, &s) == 0 ? (long)s.f_type : -1; }
 int kennel_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
 #if defined(__x86_64__)
-int kennel_x32_supported(void) { return syscall(0x40000000 | SYS_getpid) >= 0; }
+long kennel_x32_getpid(void) { return syscall(0x40000000 | SYS_getpid); }
 #else
-int kennel_x32_supported(void) { return 0; }
+long kennel_x32_getpid(void) { errno = ENOSYS; return -1; }
 #endif
 int kennel_seccomp_set_filter(const void *instructions, unsigned short count) {
     struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)instructions };

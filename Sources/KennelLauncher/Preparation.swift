@@ -45,9 +45,9 @@ public enum Preparation {
 
         // The cache key names everything the programs depend on; a profile file is part of
         // it byte for byte, so an edited file is compiled (and validated) again.
-        // One probe syscall: whether this kernel runs x32 calls (a boot option can change it
-        // under the same kernel version, so it is part of the key).
-        let x32 = kennel_x32_supported() != 0
+        // Whether this kernel runs x32 calls (a boot option can change it under the same
+        // kernel version, so it is part of the key).
+        let x32 = x32Supported()
         var key = Array("arch=\(target.nativeArch);kernel=\(target.kernel.0).\(target.kernel.1);x32=\(x32);caps=\(plan.capabilities);libseccomp=\(SeccompFilter.libraryVersion);".utf8)
         var profileBytes: [UInt8]?
         switch spec.seccomp {
@@ -146,6 +146,15 @@ public enum Preparation {
             if access(path, F_OK) == 0 { out.append(path) }
         }
         return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// True if the kernel runs x32 system calls, found by making one. Not when kennel already
+    /// runs under a seccomp filter (a service's `SystemCallArchitectures=native`, a container):
+    /// that filter may answer an x32 call with SIGSYS, so kennel keeps the x32 rules, which is
+    /// what Docker does everywhere.
+    static func x32Supported() -> Bool {
+        if kennel_prctl(21 /* PR_GET_SECCOMP */, 0, 0, 0, 0) != 0 { return true }
+        return kennel_x32_getpid() >= 0
     }
 
     static func machine() -> String {

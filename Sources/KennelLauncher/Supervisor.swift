@@ -196,6 +196,8 @@ public enum Supervisor {
         // Held so that the namespace outlives init's move to its own copy (step 7 and
         // SandboxInit): whoever drops the last reference pays for unmounting it.
         let stagingMounts = (try? FD.open("/proc/self/ns/mnt", O_RDONLY)) ?? -1
+        var handedOver = false  // the fd goes to the caller only on success
+        defer { if !handedOver { FD.close(stagingMounts) } }
         var returned = false
         defer {
             // On an error path: back to the host's namespaces before reporting. (Success
@@ -277,9 +279,9 @@ public enum Supervisor {
             Proc.send(SIGKILL, to: pid)
             _ = try? Proc.wait(pid)
             if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
-            FD.close(stagingMounts)
             throw error
         }
+        handedOver = true
         return (pid, sandboxNetwork, stagingMounts)
     }
 

@@ -13,19 +13,22 @@ public struct UserDatabase: Sendable {
     public var memberships: [String: [UInt32]] = [:]
 
     public init(passwd: String, group: String) {
-        for line in passwd.split(separator: "\n") where !line.hasPrefix("#") {
+        // "\r\n" is one Character in Swift: split on it too, or a CRLF file would be one line.
+        for line in passwd.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) where !line.hasPrefix("#") {
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count >= 7, let uid = UInt32(f[2]), let gid = UInt32(f[3]) else { continue }
             users.append(User(name: String(f[0]), uid: uid, gid: gid, home: String(f[5])))
         }
-        for line in group.split(separator: "\n") where !line.hasPrefix("#") {
+        for line in group.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) where !line.hasPrefix("#") {
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count >= 3, let gid = UInt32(f[2]) else { continue }
             if groups[String(f[0])] == nil { groups[String(f[0])] = gid }
             if f.count >= 4 {
                 for member in f[3].split(separator: ",") {
-                    let name = String(member.filter { $0 != " " })
-                    if !name.isEmpty, !(memberships[name] ?? []).contains(gid) { memberships[name, default: []].append(gid) }
+                    var name = member
+                    while let c = name.first, c == " " || c == "\t" { name = name.dropFirst() }
+                    while let c = name.last, c == " " || c == "\t" || c == "\r" { name = name.dropLast() }
+                    if !name.isEmpty, !(memberships[String(name)] ?? []).contains(gid) { memberships[String(name), default: []].append(gid) }
                 }
             }
         }
@@ -51,9 +54,11 @@ public struct Identity: Codable, Equatable, Sendable {
 
     /// Resolves `--user` (`UID[:GID]` or `NAME[:GROUP]`, numbers and names mixable) and
     /// `--group-add` against the sandbox root's databases. Every id must be mapped (0-65535).
-    /// As in Docker (runc): when no group is given, the user's supplementary groups are the
-    /// groups /etc/group lists them in (found by name, also for a numeric uid that passwd
-    /// names); an explicit group means no implicit ones. `--group-add` groups come after.
+    /// As in Docker: the primary group is always among the supplementary groups too (moby's fix
+    /// for CVE-2022-36109: otherwise a setgid program could leave the primary group behind and
+    /// escape a permission denied to it); when no group is given, so are the groups /etc/group
+    /// lists the user in (found by name, also for a numeric uid that passwd names); an explicit
+    /// group means no implicit ones. `--group-add` groups come last.
     public static func resolve(user spec: String, groupAdd: [String], database db: UserDatabase,
                                passwdPath: String, groupPath: String) throws(SpecError) -> Identity {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
@@ -78,7 +83,7 @@ public struct Identity: Codable, Equatable, Sendable {
         let implicit = parts.count == 1 ? name.flatMap { db.memberships[$0] } ?? [] : []
         let extra = try groupAdd.map { (g: String) throws(SpecError) -> UInt32 in try group(g, db, groupPath) }
         var supplementary: [UInt32] = []
-        for g in implicit + extra where !supplementary.contains(g) { supplementary.append(g) }
+        for g in [gid ?? 0] + implicit + extra where !supplementary.contains(g) { supplementary.append(g) }
         let identity = Identity(uid: uid, gid: gid ?? 0, supplementaryGroups: supplementary,
                                 home: uid == 0 && home == "/" ? "/root" : home)
         for (what, id) in [("uid", identity.uid), ("gid", identity.gid)] + implicit.map({ ("group of \(name ?? "")", $0) })

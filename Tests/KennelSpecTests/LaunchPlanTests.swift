@@ -137,7 +137,7 @@ final class LaunchPlanTests: XCTestCase {
         }
         XCTAssertEqual(p.id, "abc123def456")
         XCTAssertEqual(p.mapping, try IDMapping(base: 300_000))
-        XCTAssertEqual(p.identity, Identity(uid: 1000, gid: 100, supplementaryGroups: [50], home: "/home/sagemaker-user"))
+        XCTAssertEqual(p.identity, Identity(uid: 1000, gid: 100, supplementaryGroups: [100, 50], home: "/home/sagemaker-user"))
         XCTAssertEqual(p.command, ["/bin/sh", "-c", "true"])
         XCTAssertEqual(p.capabilities.mask, (0xa804_25fb | (1 << 19)) & ~(1 << 13))
         XCTAssertEqual(p.statusJSON, "/tmp/k.json")

@@ -34,20 +34,21 @@ final class UserDatabaseTests: XCTestCase {
     }
 
     func testMembershipsFromGroupLists() {
-        let db = UserDatabase(passwd: "", group: "a:x:10:alice,bob\nb:x:11:bob\nc:x:12:\nd:x:13: carol , alice\na2:x:10:alice\n")
+        let db = UserDatabase(passwd: "", group: "a:x:10:alice,bob\nb:x:11:bob\nc:x:12:\nd:x:13: carol , alice\na2:x:10:alice\ne:x:14:ca rol\r\nf:x:15:dave\r\n")
         XCTAssertEqual(db.memberships["alice"], [10, 13], "listed twice under gid 10: once")
         XCTAssertEqual(db.memberships["bob"], [10, 11])
-        XCTAssertEqual(db.memberships["carol"], [13])
+        XCTAssertEqual(db.memberships["carol"], [13], "blanks inside a name are not removed")
+        XCTAssertEqual(db.memberships["dave"], [15], "CRLF lines")
         XCTAssertNil(db.memberships[""])
     }
 
     // Docker (runc) semantics: implicit groups only without an explicit group; --group-add
     // comes after them, without repeats.
     func testImplicitSupplementaryGroups() throws {
-        XCTAssertEqual(try resolve("sagemaker-user:users").supplementaryGroups, [], "an explicit group: no implicit ones")
-        XCTAssertEqual(try resolve("1000:100").supplementaryGroups, [])
-        XCTAssertEqual(try resolve("sagemaker-user", groupAdd: ["staff", "999"]).supplementaryGroups, [50, 999])
-        XCTAssertEqual(try resolve("4242").supplementaryGroups, [], "a uid passwd does not name has no memberships")
+        XCTAssertEqual(try resolve("sagemaker-user:staff").supplementaryGroups, [50], "an explicit group: no implicit ones")
+        XCTAssertEqual(try resolve("1000:100").supplementaryGroups, [100], "the primary group always (CVE-2022-36109)")
+        XCTAssertEqual(try resolve("sagemaker-user", groupAdd: ["staff", "999"]).supplementaryGroups, [100, 50, 999])
+        XCTAssertEqual(try resolve("4242").supplementaryGroups, [0], "a uid passwd does not name has no memberships")
         let db = UserDatabase(passwd: "u:x:1:1::/:/bin/sh\n", group: "big:x:70000:u\n")
         XCTAssertThrowsError(try resolve("u", database: db), "a membership outside the mapped range is refused")
     }
@@ -62,17 +63,17 @@ final class UserDatabaseTests: XCTestCase {
 
     func testNumericUserFoundInPasswd() throws {
         XCTAssertEqual(try resolve("1000"),
-                       Identity(uid: 1000, gid: 100, supplementaryGroups: [50], home: "/home/sagemaker-user"))
+                       Identity(uid: 1000, gid: 100, supplementaryGroups: [100, 50], home: "/home/sagemaker-user"))
     }
 
     func testNumericUserNotInPasswdGetsGroupZeroAndSlash() throws {
-        XCTAssertEqual(try resolve("4242"), Identity(uid: 4242, gid: 0, supplementaryGroups: [], home: "/"))
+        XCTAssertEqual(try resolve("4242"), Identity(uid: 4242, gid: 0, supplementaryGroups: [0], home: "/"))
     }
 
     func testNamedUser() throws {
         XCTAssertEqual(try resolve("sagemaker-user"),
-                       Identity(uid: 1000, gid: 100, supplementaryGroups: [50], home: "/home/sagemaker-user"))
-        XCTAssertEqual(try resolve("svc"), Identity(uid: 2000, gid: 2000, home: "/srv/svc"))
+                       Identity(uid: 1000, gid: 100, supplementaryGroups: [100, 50], home: "/home/sagemaker-user"))
+        XCTAssertEqual(try resolve("svc"), Identity(uid: 2000, gid: 2000, supplementaryGroups: [2000], home: "/srv/svc"))
     }
 
     func testNameColonGroup() throws {
@@ -83,15 +84,15 @@ final class UserDatabaseTests: XCTestCase {
     }
 
     func testUIDColonGID() throws {
-        XCTAssertEqual(try resolve("1000:100"), Identity(uid: 1000, gid: 100, home: "/home/sagemaker-user"))
-        XCTAssertEqual(try resolve("4242:4343"), Identity(uid: 4242, gid: 4343, home: "/"))
-        XCTAssertEqual(try resolve("0:0"), Identity(uid: 0, gid: 0, home: "/root"))
+        XCTAssertEqual(try resolve("1000:100"), Identity(uid: 1000, gid: 100, supplementaryGroups: [100], home: "/home/sagemaker-user"))
+        XCTAssertEqual(try resolve("4242:4343"), Identity(uid: 4242, gid: 4343, supplementaryGroups: [4343], home: "/"))
+        XCTAssertEqual(try resolve("0:0"), Identity(uid: 0, gid: 0, supplementaryGroups: [0], home: "/root"))
     }
 
     func testMixedNamesAndNumbers() throws {
-        XCTAssertEqual(try resolve("sagemaker-user:999"), Identity(uid: 1000, gid: 999, home: "/home/sagemaker-user"))
-        XCTAssertEqual(try resolve("1000:docker"), Identity(uid: 1000, gid: 999, home: "/home/sagemaker-user"))
-        XCTAssertEqual(try resolve("4242:users"), Identity(uid: 4242, gid: 100, home: "/"))
+        XCTAssertEqual(try resolve("sagemaker-user:999"), Identity(uid: 1000, gid: 999, supplementaryGroups: [999], home: "/home/sagemaker-user"))
+        XCTAssertEqual(try resolve("1000:docker"), Identity(uid: 1000, gid: 999, supplementaryGroups: [999], home: "/home/sagemaker-user"))
+        XCTAssertEqual(try resolve("4242:users"), Identity(uid: 4242, gid: 100, supplementaryGroups: [100], home: "/"))
     }
 
     func testUnknownUser() {
@@ -126,13 +127,13 @@ final class UserDatabaseTests: XCTestCase {
 
     func testGroupAddByNameAndNumber() throws {
         let id = try resolve("sagemaker-user", groupAdd: ["staff", "999", "users", "4000"])
-        XCTAssertEqual(id.supplementaryGroups, [50, 999, 100, 4000], "in the order given")
+        XCTAssertEqual(id.supplementaryGroups, [100, 50, 999, 4000], "the primary group first, then in the order given")
         XCTAssertEqual(id.gid, 100, "--group-add does not change the primary group")
     }
 
     func testRootHomeIsRootEvenWithoutPasswdEntry() throws {
         let empty = UserDatabase(passwd: "", group: "")
-        XCTAssertEqual(try resolve("0", database: empty), Identity(uid: 0, gid: 0, home: "/root"))
+        XCTAssertEqual(try resolve("0", database: empty), Identity(uid: 0, gid: 0, supplementaryGroups: [0], home: "/root"))
         XCTAssertEqual(try resolve("0:0", database: empty).home, "/root")
         // A root entry with a home of "/" is also shown as /root.
         let slashHome = UserDatabase(passwd: "root:x:0:0::/:/bin/sh\n", group: "")
@@ -145,6 +146,6 @@ final class UserDatabaseTests: XCTestCase {
     }
 
     func testRootByName() throws {
-        XCTAssertEqual(try resolve("root"), Identity(uid: 0, gid: 0, home: "/root"))
+        XCTAssertEqual(try resolve("root"), Identity(uid: 0, gid: 0, supplementaryGroups: [0], home: "/root"))
     }
 }

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import FIXTURE, kennel, probe
+from conftest import FIXTURE, KENNEL, kennel, probe
 
 EPERM, ENOSYS = 1, 38
 
@@ -100,3 +100,35 @@ def test_x32_calls_are_refused_and_never_kill_the_caller():
                 assert res["unshare(CLONE_NEWUSER)"] == EPERM and res["mount(tmpfs)"] == EPERM, (opts, res)
         else:
             assert set(res.values()) == {ENOSYS}, (opts, res)
+
+
+OUTER_FILTER = r'''
+import ctypes, os, sys
+# A seccomp filter of the caller's own, as a service manager's SystemCallArchitectures=native
+# installs: a call with the x32 bit kills the process; everything else is allowed.
+class Insn(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Insn))]
+insns = (Insn * 4)((0x20, 0, 0, 0),            # A = syscall number
+                   (0x45, 0, 1, 0x40000000),   # A & __X32_SYSCALL_BIT ?
+                   (0x06, 0, 0, 0x80000000),   # kill the process
+                   (0x06, 0, 0, 0x7fff0000))   # allow
+prog = Prog(4, insns)
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0, ctypes.get_errno()  # PR_SET_SECCOMP, FILTER
+os.execv(sys.argv[1], sys.argv[1:])
+'''
+
+
+def test_kennel_under_a_callers_filter_that_kills_x32_calls_still_starts(tmp_path):
+    # kennel learns whether the kernel runs x32 calls by making one, but never under a filter
+    # of its caller's, which may answer such a call with SIGSYS.
+    import platform
+    import subprocess
+    if platform.machine() != "x86_64":
+        pytest.skip("x32 exists only on x86_64")
+    script = tmp_path / "outer.py"
+    script.write_text(OUTER_FILTER)
+    r = subprocess.run(["python3", str(script), KENNEL, "run", "--", "true"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (r.returncode, r.stderr)

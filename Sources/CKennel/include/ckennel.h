@@ -129,8 +129,8 @@ int kennel_memfd_create(const char *name, unsigned int flags);
 int kennel_seccomp_set_filter(const void *instructions, unsigned short count);
 // sethostname(2) is declared only under _DEFAULT_SOURCE in some configurations.
 int kennel_sethostname(const char *name, size_t len);
-// Whether the kernel runs x32 system calls: getpid with __X32_SYSCALL_BIT through the variadic
-// syscall(2). 1 yes, 0 no (ENOSYS, or refused by an outer filter, or not x86_64).
-int kennel_x32_supported(void);
+// getpid through the x32 ABI (__X32_SYSCALL_BIT | SYS_getpid) via the variadic syscall(2), to
+// learn whether the kernel runs x32 calls. -1 with errno (ENOSYS) on other machines.
+long kennel_x32_getpid(void);
 
 #endif
