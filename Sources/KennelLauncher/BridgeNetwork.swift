@@ -44,6 +44,13 @@ struct BridgeNetwork {
     static let tablePrefix = "kennel2_"
     /// Guards for an uplink on which kennel switched IPv6 forwarding on: `kennel2_fwd6_eth0`.
     static let uplinkGuardPrefix = tablePrefix + "fwd6_"
+    /// Marker files: kennel set `force_forwarding` on that uplink of that network namespace
+    /// (`/run/kennel/fwd6-4026531840-eth0`, the number being the namespace's inode).
+    static func uplinkMarkerPrefix() -> String {
+        var st = stat()
+        let ns = stat("/proc/self/ns/net", &st) == 0 ? st.st_ino : 0
+        return Launch.stateDirectory + "/fwd6-\(ns)-"
+    }
 
     /// In the host's network namespace, before the sandbox exists: take the allocation lock,
     /// choose a /30 no kennel host end holds, and make sure the host forwards and masquerades.
@@ -64,26 +71,31 @@ struct BridgeNetwork {
             throw LaunchError("--subnet", pool.description, Errno(rawValue: EADDRINUSE),
                               detail: "the host already uses an address in it; choose another --subnet")
         }
-        let used = Set(ours.compactMap { bytes -> UInt32? in
+        // The slot must be free in both pools: sandboxes of another IPv4 pool may share the
+        // IPv6 one, and two host ends holding one /126 would receive each other's replies.
+        var used = Set(ours.compactMap { bytes -> UInt32? in
             guard bytes.count == 4 else { return nil }
             let a = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             return a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
         })
-        guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
-            throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
-        }
-        var ipv6: IPv6Link?
-        if let pool6 = plan.subnet6, let uplink = ipv6Uplink() {
+        let uplink = plan.subnet6 == nil ? nil : ipv6Uplink()
+        if let pool6 = plan.subnet6, uplink != nil {
             if addresses.contains(where: { pool6.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
                 throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
                                   detail: "the host already uses an address in it; choose another --subnet6 (or none)")
             }
-            if let forwarding = try enableIPv6Forwarding(uplink: uplink) {
-                ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
-                                sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
-            }
+            used.formUnion(ours.compactMap { slot(of: $0, in: pool6) })
         }
+        guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
+            throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
+        }
+        // The pools' table first: forwarding is switched on only once its drops are in place.
         try ensureHostForwarding(pool: pool, pool6: plan.subnet6)
+        var ipv6: IPv6Link?
+        if let pool6 = plan.subnet6, let uplink, let forwarding = try enableIPv6Forwarding(uplink: uplink) {
+            ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
+                            sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
+        }
         let netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
         let hostNetwork: Int32
         do throws(Errno) {
@@ -212,6 +224,14 @@ struct BridgeNetwork {
 
     static func bytes(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
 
+    /// The slot index of an IPv6 address allocated from `pool6` (the inverse of `offset`).
+    static func slot(of address: [UInt8], in pool6: BlockedDestination) -> UInt32? {
+        guard address.count == 16, pool6.contains(address), address.prefix(8).elementsEqual(pool6.address.prefix(8)) else { return nil }
+        let low = { (b: ArraySlice<UInt8>) in b.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+        let n = low(address.suffix(8)) &- low(pool6.address.suffix(8))
+        return n / 4 <= UInt64(UInt32.max) ? UInt32(n / 4) : nil
+    }
+
     /// `address` (16 bytes) plus `n` in its low 64 bits.
     static func offset(_ address: [UInt8], by n: UInt64) -> [UInt8] {
         let low = address.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } &+ n
@@ -240,26 +260,49 @@ struct BridgeNetwork {
     /// changes. Otherwise kennel does not switch global forwarding on: that also turns every
     /// interface into a router that ignores router advertisements, and the host could lose the
     /// very default route it learned from them. Instead (Linux 6.17+) it sets `force_forwarding`
-    /// on the uplink (replies arrive there) and on each sandbox's host end, after installing a
-    /// guard table that lets the uplink forward only into sandboxes, so the host does not become
-    /// a router for anything else. `kennel gc` undoes both when no sandbox is left. On older
-    /// kernels sandboxes get IPv4 only. Returns nil then.
+    /// on the uplink (replies arrive there) and on each sandbox's host end, behind a guard
+    /// table that lets the uplink forward only into sandboxes: transit packets are dropped at
+    /// prerouting, before the kernel could route them or answer them as a router would (ICMPv6
+    /// errors, redirects). A marker file records that the setting is kennel's: the guard is
+    /// put back whenever it is missing (say after `nft flush ruleset`), and `kennel gc` undoes
+    /// both when no sandbox is left. A `force_forwarding` kennel did not set is left as it is.
+    /// On older kernels sandboxes get IPv4 only: returns nil.
     static func enableIPv6Forwarding(uplink: String) throws(LaunchError) -> IPv6Forwarding? {
         if (try? FD.readFile("/proc/sys/net/ipv6/conf/all/forwarding")) == Array("1\n".utf8) { return .global }
         let path = "/proc/sys/net/ipv6/conf/\(uplink)/force_forwarding"
         guard access(path, F_OK) == 0 else { return nil }
-        if (try? FD.readFile(path)) != Array("1\n".utf8) {
+        let on = (try? FD.readFile(path)) == Array("1\n".utf8)
+        let marker = uplinkMarkerPrefix() + nftName(uplink)
+        let ours = access(marker, F_OK) == 0
+        if on && !ours { return .perInterface }  // the operator's own setting
+        let table = uplinkGuardPrefix + nftName(uplink)
+        let guarded = try step("nftables", table) { () throws(Errno) in
+            var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
+            defer { nf.close() }
+            return try nf.nftablesTableExists(family: 1 /* NFPROTO_INET */, name: table)
+        }
+        if !guarded {
+            let kn = linkPrefix + "*"
             try runNft("""
-            table inet \(uplinkGuardPrefix + nftName(uplink)) {
+            table inet \(table) {
+              chain prerouting {
+                type filter hook prerouting priority filter; policy accept;
+                iifname "\(uplink)" meta nfproto ipv6 fib daddr type unicast fib daddr oifname != "\(kn)" drop
+              }
               chain forward {
                 type filter hook forward priority filter; policy accept;
-                iifname "\(uplink)" oifname != "\(linkPrefix)*" meta nfproto ipv6 drop
+                iifname "\(uplink)" oifname != "\(kn)" meta nfproto ipv6 drop
               }
             }
 
             """)
-            try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") }
         }
+        if !ours {
+            try step("create", marker) { () throws(Errno) in
+                FD.close(try FD.open(marker, O_WRONLY | O_CREAT, mode: 0o600))
+            }
+        }
+        if !on { try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") } }
         return .perInterface
     }
 
@@ -388,6 +431,23 @@ struct BridgeNetwork {
         return (status, output)
     }
 
+    /// Switches off the `force_forwarding` kennel set on the uplink whose nft-safe name is
+    /// `uplink` and removes its marker. False if the setting could not be written (the guard
+    /// must then stay).
+    static func switchOffForwarding(uplinkNamed uplink: String, removed: inout [String]) -> Bool {
+        let marker = uplinkMarkerPrefix() + uplink
+        let ours = access(marker, F_OK) == 0
+        for interface in hostInterfaces(prefix: "") where nftName(interface) == uplink && ours {
+            let path = "/proc/sys/net/ipv6/conf/\(interface)/force_forwarding"
+            if access(path, F_OK) == 0 {
+                guard (try? FD.writeFile(path, "0")) != nil else { return false }
+                removed.append("ipv6 force_forwarding on \(interface)")
+            }
+        }
+        if ours { unlink(marker) }
+        return true
+    }
+
     /// `kennel gc`: in this network namespace, with no kennel veth left, the pools' nftables
     /// tables go (a SIGKILLed last sandbox leaves its table). Returns what was removed.
     static func collectGarbage() throws(LaunchError) -> [String] {
@@ -397,6 +457,20 @@ struct BridgeNetwork {
         let links = Set(hostInterfaces(prefix: linkPrefix))
         guard let (_, listing) = try? nft(["list", "tables"]) else { return [] }
         var removed: [String] = []
+        // Markers whose guard table is gone (flushed) still mean kennel's forwarding: off.
+        if links.isEmpty, let dir = opendir(Launch.stateDirectory) {
+            let prefix = String(uplinkMarkerPrefix().dropFirst(Launch.stateDirectory.count + 1))
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let n = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if n.hasPrefix(prefix) { names.append(String(n.dropFirst(prefix.count))) }
+            }
+            closedir(dir)
+            let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
+            for uplink in names where !guards.contains(uplinkGuardPrefix + uplink) {
+                _ = switchOffForwarding(uplinkNamed: uplink, removed: &removed)
+            }
+        }
         for line in listing.split(separator: "\n") {
             let words = line.split(separator: " ")
             guard words.count == 3, words[0] == "table", words[1] == "inet", words[2].hasPrefix("kennel") else { continue }
@@ -410,14 +484,7 @@ struct BridgeNetwork {
             if name.hasPrefix(uplinkGuardPrefix) {
                 // IPv6 forwarding that kennel switched on for an uplink goes off first, then
                 // its guard (never the other way round: the uplink would forward unguarded).
-                let uplinks = hostInterfaces(prefix: "").filter { uplinkGuardPrefix + nftName($0) == name }
-                var off = true
-                for uplink in uplinks {
-                    let path = "/proc/sys/net/ipv6/conf/\(uplink)/force_forwarding"
-                    if (try? FD.writeFile(path, "0")) == nil { off = false }
-                    else { removed.append("ipv6 force_forwarding on \(uplink)") }
-                }
-                guard off else { continue }
+                guard switchOffForwarding(uplinkNamed: String(name.dropFirst(uplinkGuardPrefix.count)), removed: &removed) else { continue }
             }
             if (try? runNft("delete table inet \(name)\n")) != nil { removed.append("table inet \(name)") }
         }

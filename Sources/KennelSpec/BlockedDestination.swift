@@ -92,6 +92,20 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
         return true
     }
 
+    /// True if the two prefixes share any address.
+    public func overlaps(_ other: BlockedDestination) -> Bool {
+        guard family == other.family else { return false }
+        return prefixLength <= other.prefixLength ? contains(other.address) : other.contains(address)
+    }
+
+    /// Space a bridge pool must stay out of: link-local (the metadata services live there, and
+    /// a host route into a sandbox would let it answer as them), loopback, "this network",
+    /// multicast and reserved space; in IPv6 also AWS's fd00:ec2::/32 services.
+    public static let reservedForPools: [BlockedDestination] = [
+        "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/3",
+        "fe80::/10", "::/8", "ff00::/8", "fd00:ec2::/32",
+    ].compactMap { try? BlockedDestination(cidr: $0, reason: "reserved") }
+
     /// The route itself, whatever the reason: two entries for one route are one.
     public static func key(_ d: BlockedDestination) -> BlockedDestination {
         var k = d

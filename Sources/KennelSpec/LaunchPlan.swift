@@ -110,14 +110,18 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         if spec.network == .bridge {
             if spec.subnet6 != "none" {
                 let pool6 = try BlockedDestination(cidr: spec.subnet6, reason: "pool")
-                guard pool6.family == .ipv6, pool6.prefixLength <= 96 else {
-                    throw .malformedOption(option: "--subnet6", value: spec.subnet6, expected: "an IPv6 CIDR of /96 or larger, or none")
+                guard pool6.family == .ipv6, pool6.prefixLength <= 96,
+                      !BlockedDestination.reservedForPools.contains(where: pool6.overlaps) else {
+                    throw .malformedOption(option: "--subnet6", value: spec.subnet6,
+                                           expected: "an IPv6 CIDR of /96 or larger outside link-local, loopback, multicast and fd00:ec2::/32, or none")
                 }
                 subnet6 = pool6
             }
             let pool = try BlockedDestination(cidr: spec.subnet, reason: "pool")
-            guard pool.family == .ipv4, pool.prefixLength <= 30 else {
-                throw .malformedOption(option: "--subnet", value: spec.subnet, expected: "an IPv4 CIDR of /30 or larger")
+            guard pool.family == .ipv4, pool.prefixLength <= 30,
+                  !BlockedDestination.reservedForPools.contains(where: pool.overlaps) else {
+                throw .malformedOption(option: "--subnet", value: spec.subnet,
+                                       expected: "an IPv4 CIDR of /30 or larger outside link-local (169.254.0.0/16), loopback, 0.0.0.0/8 and multicast")
             }
             subnet = pool
         }

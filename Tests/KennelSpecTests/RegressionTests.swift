@@ -137,6 +137,23 @@ final class BridgePoolTests: XCTestCase {
         }
         spec.subnet6 = "none"
         XCTAssertNil(try LaunchPlan(spec: spec, host: Sample.host()).subnet6)
+        // Pools that would put a sandbox at a metadata address, or route link-local,
+        // loopback or multicast space into sandboxes, are refused.
+        for bad in ["169.254.170.0/24", "169.254.0.0/16", "168.0.0.0/6", "127.0.0.0/16", "0.0.0.0/0", "230.0.0.0/8"] {
+            var s = spec
+            s.subnet = bad
+            XCTAssertThrowsError(try LaunchPlan(spec: s, host: Sample.host()), bad)
+        }
+        for bad in ["fd00:ec2::/64", "fd00::/8", "fe80::/64", "::/96", "ff02::/96"] {
+            var s = spec
+            s.subnet6 = bad
+            XCTAssertThrowsError(try LaunchPlan(spec: s, host: Sample.host()), bad)
+        }
+        for good in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"] {
+            var s = spec
+            s.subnet = good
+            XCTAssertNoThrow(try LaunchPlan(spec: s, host: Sample.host()), good)
+        }
         spec.subnet6 = SandboxSpec.defaultSubnet6
         XCTAssertEqual(try LaunchPlan(spec: spec, host: Sample.host()).subnet6?.description, "fd6b:656e:6e65::/64")
         // The default pool stays clear of AWS's fd00:ec2:: services.
