@@ -619,3 +619,35 @@ def test_a_forwarding_setting_kennel_did_not_make_is_left_alone(topology):
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
     assert "ipv6 force_forwarding on kt-up" not in json.loads(r.stdout)["removed"]
     assert sh(*FORWARDING(topology)).stdout.strip() == "1"
+
+
+@needs_ipv6
+def test_the_uplink_forwards_ipv6_only_into_sandboxes(topology, tmp_path):
+    # The "host" has a second network (2001:db8:77::/64 on a veth of its own); the cloud routes
+    # it via the host. While a sandbox runs, the uplink's force_forwarding is on: the guard must
+    # keep the host from forwarding the cloud's packets into that other network.
+    host, cloud = topology["host"], topology["cloud"]
+    sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-other", "type", "veth", "peer", "name", "kt-otherp")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-otherp", "up")
+    sh("ip", "netns", "exec", host, "ip", "addr", "add", "2001:db8:77::1/64", "dev", "kt-other", "nodad")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-other", "up")
+    sh("ip", "netns", "exec", cloud, "ip", "-6", "route", "add", "2001:db8:77::/64", "via", "2001:db8:1::1")
+
+    def forwarded():
+        for line in sh("ip", "netns", "exec", host, "cat", "/proc/net/snmp6").stdout.splitlines():
+            if line.startswith("Ip6OutForwDatagrams"):
+                return int(line.split()[1])
+        raise AssertionError("no Ip6OutForwDatagrams")
+
+    p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
+    try:
+        assert sh(*FORWARDING(topology)).stdout.strip() == "1"
+        before = forwarded()
+        sh("ip", "netns", "exec", cloud, "python3", "-c",
+           "import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+           "for _ in range(20): s.sendto(b'x', ('2001:db8:77::5', 9))")
+        time.sleep(0.3)
+        assert forwarded() == before, "the host forwarded IPv6 from its uplink into another network"
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
