@@ -109,21 +109,11 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         subnet6 = nil
         if spec.network == .bridge {
             if spec.subnet6 != "none" {
-                let pool6 = try BlockedDestination(cidr: spec.subnet6, reason: "pool")
-                guard pool6.family == .ipv6, pool6.prefixLength <= 96,
-                      !BlockedDestination.reservedForPools.contains(where: pool6.overlaps) else {
-                    throw .malformedOption(option: "--subnet6", value: spec.subnet6,
-                                           expected: "an IPv6 CIDR of /96 or larger outside link-local, loopback, multicast and fd00:ec2::/32, or none")
-                }
-                subnet6 = pool6
+                subnet6 = try LaunchPlan.pool(spec.subnet6, option: "--subnet6", family: .ipv6, smallest: 96,
+                                              expected: "an IPv6 CIDR of /96 or larger outside link-local, loopback, multicast and fd00:ec2::/32, or none")
             }
-            let pool = try BlockedDestination(cidr: spec.subnet, reason: "pool")
-            guard pool.family == .ipv4, pool.prefixLength <= 30,
-                  !BlockedDestination.reservedForPools.contains(where: pool.overlaps) else {
-                throw .malformedOption(option: "--subnet", value: spec.subnet,
-                                       expected: "an IPv4 CIDR of /30 or larger outside link-local (169.254.0.0/16), loopback, 0.0.0.0/8 and multicast")
-            }
-            subnet = pool
+            subnet = try LaunchPlan.pool(spec.subnet, option: "--subnet", family: .ipv4, smallest: 30,
+                                         expected: "an IPv4 CIDR of /30 or larger outside link-local (169.254.0.0/16), loopback, 0.0.0.0/8 and multicast")
         }
         var blocked = BlockedDestination.defaults
         for cidr in spec.block { blocked.append(try BlockedDestination(cidr: cidr)) }
@@ -188,6 +178,17 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
             if ["nameserver", "search", "options", "domain"].contains(String(key)) { out += line + "\n" }
         }
         return out
+    }
+
+    /// A bridge address pool: of `family`, at most /`smallest`, clear of reserved space.
+    static func pool(_ cidr: String, option: String, family: BlockedDestination.Family, smallest: UInt8,
+                     expected: String) throws(SpecError) -> BlockedDestination {
+        let pool = try BlockedDestination(cidr: cidr, reason: "pool")
+        guard pool.family == family, pool.prefixLength <= smallest,
+              !BlockedDestination.reservedForPools.contains(where: pool.overlaps) else {
+            throw .malformedOption(option: option, value: cidr, expected: expected)
+        }
+        return pool
     }
 
     static func validHostname(_ h: String) -> Bool {
