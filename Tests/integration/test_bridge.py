@@ -48,6 +48,19 @@ http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
 '''
 
 
+KEPT = r'''
+import selectors, socket
+# TCP listeners on port 80 of the addresses that stay reachable: the resolver and time sync
+# (their real protocols are UDP; a connect is what a test can tell from a drop).
+sel = selectors.DefaultSelector()
+for family, addr in ((socket.AF_INET, "169.254.169.123"), (socket.AF_INET6, "fd00:ec2::253"), (socket.AF_INET6, "fd00:ec2::123")):
+    s = socket.socket(family); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, 80)); s.listen(8); sel.register(s, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        c, _ = key.fileobj.accept(); c.close()
+'''
+
 CAPTURE = r'''
 import socket, struct, sys
 # Every frame arriving at the cloud from the host: one line "SOURCE DESTINATION" (IPv4/IPv6).
@@ -102,6 +115,9 @@ def topology(tmp_path):
                     ["ip", "link", "set", "kt-down", "up"], ["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
                     ["ip", "addr", "add", "203.0.113.10/32", "dev", "lo"],
                     ["ip", "addr", "add", "169.254.169.253/32", "dev", "lo"],
+                    ["ip", "addr", "add", "169.254.169.123/32", "dev", "lo"],
+                    ["ip", "addr", "add", "fd00:ec2::253/128", "dev", "lo", "nodad"],
+                    ["ip", "addr", "add", "fd00:ec2::123/128", "dev", "lo", "nodad"],
                     ["ip", "addr", "add", "fd00:ec2::254/128", "dev", "lo"],
                     ["ip", "addr", "add", "2001:db8:ff::10/128", "dev", "lo"]):
             sh("ip", "netns", "exec", cloud, *cmd)
@@ -122,9 +138,12 @@ def topology(tmp_path):
         dns = tmp_path / "dns.py"
         dns.write_text(DNS)
         servers.append(subprocess.Popen(["ip", "netns", "exec", cloud, "python3", str(dns), "169.254.169.253"]))
+        kept = tmp_path / "kept.py"
+        kept.write_text(KEPT)
+        servers.append(subprocess.Popen(["ip", "netns", "exec", cloud, "python3", str(kept)]))
         for _ in range(100):  # both listening
             r = sh("ip", "netns", "exec", cloud, "sh", "-c", "ss -ltn | grep -c ':80 '", check=False)
-            if r.stdout.strip() == "4" and logs["capture"].read_text().startswith("ready"):
+            if r.stdout.strip() == "7" and logs["capture"].read_text().startswith("ready"):
                 break
             time.sleep(0.05)
         yield {"host": host, "cloud": cloud, "logs": logs}
@@ -633,3 +652,13 @@ def test_the_uplink_forwards_ipv6_only_into_sandboxes(topology, tmp_path):
     finally:
         p.terminate()
         p.wait(timeout=20)
+
+
+def test_the_resolver_and_time_sync_addresses_stay_reachable(topology):
+    # Next to the blocked metadata addresses: 169.254.169.253 (DNS, tested above with a
+    # resolver), 169.254.169.123 and, over IPv6, fd00:ec2::253 and fd00:ec2::123.
+    targets = ["169.254.169.123:80"] + (["[fd00:ec2::253]:80", "[fd00:ec2::123]:80"] if IPV6 else [])
+    res = probe_in_host(topology, "connect", *targets)
+    assert all(v == 0 for v in res.values()), res
+    res = probe_in_host(topology, "connect", "[fd00:ec2::254]:80", "169.254.169.254:80")
+    assert all(v == 13 for v in res.values()), res
