@@ -108,7 +108,7 @@ public enum Supervisor {
         }
 
         if let path = plan.statusJSON {
-            writeStatus(path: path, plan: plan, initPid: initPid, launch: launch)
+            writeStatus(path: path, plan: plan, initPid: initPid, launch: launch, bridge: bridge)
         }
 
         if let relay {
@@ -302,7 +302,7 @@ public enum Supervisor {
     }
 
     /// `--status-json`: what tooling needs to find the sandbox, written after the payload started.
-    static func writeStatus(path: String, plan: LaunchPlan, initPid: pid_t, launch: Launch) {
+    static func writeStatus(path: String, plan: LaunchPlan, initPid: pid_t, launch: Launch, bridge: BridgeNetwork?) {
         var payloadHostPid: pid_t = 0
         if let bytes = try? FD.readFile("/proc/\(initPid)/task/\(initPid)/children"),
            let first = String(decoding: bytes, as: UTF8.self).split(separator: " ").first {
@@ -327,9 +327,12 @@ public enum Supervisor {
                                    rootfs: plan.rootfs, command: plan.command, namespaces: namespaces,
                                    capabilities: plan.capabilities.description,
                                    seccomp: plan.seccomp.description,
-                                   noNewPrivileges: plan.noNewPrivileges, network: plan.network.rawValue)
+                                   noNewPrivileges: plan.noNewPrivileges, network: plan.network.rawValue,
+                                   blocked: plan.blocked.map { .init(destination: $0.description, reason: $0.reason) },
+                                   bridge: bridge.map(SandboxStatus.Bridge.init),
+                                   published: plan.publish.map { "\($0.hostIP):\($0.hostPort)->\($0.sandboxPort)/tcp" })
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var data = try? encoder.encode(status) else { return }
         data.append(0x0a)
         let tmp = path + ".tmp-\(getpid())"
@@ -364,5 +367,33 @@ public struct SandboxStatus: Codable, Equatable {
     public var seccomp: String
     public var noNewPrivileges: Bool
     public var network: String
+    /// Destinations the sandbox can never reach, and why (`imds`, `ecs`, `eks`, `user`, `efs`).
+    public var blocked: [Blocked]
+    /// With `--net bridge`: the link and addresses.
+    public var bridge: Bridge?
+    /// `--publish`: `HOSTIP:HOSTPORT->SANDBOXPORT/tcp` each.
+    public var published: [String]
+
+    public struct Blocked: Codable, Equatable {
+        public var destination: String
+        public var reason: String
+    }
+
+    public struct Bridge: Codable, Equatable {
+        /// The host end of the veth pair (the sandbox end is `eth0`).
+        public var hostInterface: String
+        public var address: String
+        public var gateway: String
+        public var address6: String?
+        public var gateway6: String?
+
+        init(_ b: BridgeNetwork) {
+            hostInterface = b.hostName
+            address = BlockedDestination.text(b.sandboxAddress) + "/30"
+            gateway = BlockedDestination.text(b.hostAddress)
+            address6 = b.ipv6.map { BlockedDestination.text($0.sandboxAddress) + "/126" }
+            gateway6 = b.ipv6.map { BlockedDestination.text($0.hostAddress) }
+        }
+    }
 }
 

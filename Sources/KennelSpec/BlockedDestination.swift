@@ -113,10 +113,13 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
         return k
     }
 
-    public var description: String {
+    public var description: String { BlockedDestination.text(address) + "/\(prefixLength)" }
+
+    /// An address (4 or 16 bytes) in its usual text form.
+    public static func text(_ address: [UInt8]) -> String {
         var buffer = [CChar](repeating: 0, count: 64)
-        let af = family == .ipv4 ? AF_INET : AF_INET6
+        let af = address.count == 4 ? AF_INET : AF_INET6
         _ = address.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-        return String(cString: buffer) + "/\(prefixLength)"
+        return String(cString: buffer)
     }
 }

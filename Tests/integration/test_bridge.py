@@ -662,3 +662,20 @@ def test_the_resolver_and_time_sync_addresses_stay_reachable(topology):
     assert all(v == 0 for v in res.values()), res
     res = probe_in_host(topology, "connect", "[fd00:ec2::254]:80", "169.254.169.254:80")
     assert all(v == 13 for v in res.values()), res
+
+
+def test_status_json_names_the_bridge(topology, tmp_path):
+    p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
+    try:
+        b = st["bridge"]
+        assert b["hostInterface"] == f"kn-{st['id']}" and b["address"] == "10.213.0.2/30" and b["gateway"] == "10.213.0.1"
+        inside = sh("nsenter", f"--net=/proc/{st['initHostPid']}/ns/net", "ip", "-o", "addr", "show", "dev", "eth0").stdout
+        assert b["address"] in inside, inside
+        if IPV6:
+            assert b["address6"] == "fd6b:656e:6e65::2/126" and b["gateway6"] == "fd6b:656e:6e65::1"
+            assert b["address6"] in inside, inside
+        else:
+            assert "address6" not in b
+    finally:
+        p.terminate()
+        p.wait(timeout=20)

@@ -128,6 +128,16 @@ def test_status_json_describes_the_running_sandbox(tmp_path):
         assert key in st
     assert st["uid"] == 1000 and st["capabilities"] == "0x00000000a80425fb"
     assert set(st["namespaces"]) >= {"user", "mnt", "pid", "net", "uts", "ipc"}
+    # What an operator asks of a sandbox: what it can never reach, and why.
+    assert {"destination": "169.254.169.254/32", "reason": "imds"} in st["blocked"]
+    assert {"destination": "fd00:ec2::254/128", "reason": "imds"} in st["blocked"]
+    assert st["published"] == [] and "bridge" not in st
+    r = kennel("run", "--status-json", "t.json", "--block-efs", "203.0.113.20", "--publish", "127.0.0.1:18931:8888",
+               "--", "sleep", "0.3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    st = json.loads((tmp_path / "t.json").read_text())
+    assert {"destination": "203.0.113.20/32", "reason": "efs"} in st["blocked"]
+    assert st["published"] == ["127.0.0.1:18931->8888/tcp"]
 
 
 def test_payload_cannot_push_input_into_the_terminal():
