@@ -222,6 +222,17 @@ public enum Supervisor {
             try FD.open(launch.stagingRoot, Int32(KENNEL_O_PATH) | O_DIRECTORY)
         }
         defer { FD.close(root) }
+        // The host's mounts at paths the sandbox covers whole with its own file systems (/proc,
+        // /sys, /dev, /tmp and the hidden /root /home /run): nobody could ever see them, yet
+        // every copy and teardown of the namespace would carry them (a third of its mounts).
+        // Unmounting each would cost an RCU grace period; instead they move out of the new
+        // root, stacked on /run/kennel of the old one (in this private namespace only), and go
+        // with the old root when step 4 detaches it. EINVAL: nothing mounted there.
+        for path in plan.coveredHostPaths {
+            guard let mount = try? InRoot.openPath(root, path) else { continue }
+            try? Mounts.move(mount, to: Launch.stateDirectory)
+            FD.close(mount)
+        }
         try RootBuilder(root: root, owner: plan.mapping.base).apply(plan.hostMounts)
 
         // 4. pivot_root into the staging root and detach the host's tree (never chroot): the

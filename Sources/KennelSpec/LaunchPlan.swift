@@ -61,6 +61,11 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     /// Paths of the host's root hidden behind empty tmpfs in the embedded default: homes,
     /// runtime sockets and kennel's own state (under /run).
     public static let hiddenHostPaths = ["/root", "/home", "/run"]
+    /// With the host's own root: host mount points the sandbox covers with file systems of its
+    /// own, whole (nothing of the host's stays visible below them).
+    public var coveredHostPaths: [String] {
+        usesHostRoot ? ["/proc", "/sys", "/dev", "/tmp"] + LaunchPlan.hiddenHostPaths : []
+    }
 
     /// Inputs that come from the machine rather than the user.
     public struct Host: Sendable {

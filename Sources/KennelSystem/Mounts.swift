@@ -48,6 +48,12 @@ public enum Mounts {
         _ = try retrying { kennel_move_mount(tree, "", AT_FDCWD, path, UInt32(KENNEL_MOVE_MOUNT_F_EMPTY_PATH)) }
     }
 
+    /// Moves the mount whose root `mount` (an O_PATH fd) is, with everything beneath it, onto
+    /// `path`. EINVAL when `mount` is not the root of a mount.
+    public static func move(_ mount: Int32, to path: String) throws(Errno) {
+        _ = try retrying { kennel_move_mount(mount, "", AT_FDCWD, path, UInt32(KENNEL_MOVE_MOUNT_F_EMPTY_PATH)) }
+    }
+
     /// Creates a new, detached file system instance: fsopen, each option, create, fsmount.
     /// `fdOptions` pass file descriptors (e.g. procfs's `pidns`: whose pid namespace it shows).
     public static func newFileSystem(_ type: String, options: [(String, String?)], fdOptions: [(String, Int32)] = [],

@@ -218,3 +218,15 @@ def test_proc_and_masks_stay_locked_even_for_cap_sys_admin():
     assert r.returncode == 0, r.stderr
     pids, keys, ro = r.stdout.split()
     assert int(pids) <= 4 and keys == "0" and ro == "ro", r.stdout
+
+
+def test_no_host_mount_lies_hidden_under_the_sandboxs_own_file_systems():
+    # The host's mounts at /proc, /sys, /dev (with their submounts such as /dev/pts) are not
+    # kept underneath the sandbox's own: one mount at each of those points. (A host mount
+    # below a covered path that is not itself a mount point, say /run/netns on a host whose
+    # /run is no mount, stays below the cover, unreachable.)
+    r = kennel("run", "--", "cat", "/proc/self/mountinfo")
+    assert r.returncode == 0, r.stderr
+    points = [line.split()[4] for line in r.stdout.splitlines()]
+    for p in ("/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp"):
+        assert points.count(p) == 1, (p, points)
