@@ -679,3 +679,14 @@ def test_status_json_names_the_bridge(topology, tmp_path):
     finally:
         p.terminate()
         p.wait(timeout=20)
+
+
+def test_a_host_that_already_forwards_ipv6_is_used_as_it_is(topology):
+    # all.forwarding = 1 is the operator's choice: kennel adds no guard and sets nothing.
+    sh("ip", "netns", "exec", topology["host"], "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
+    r = run_in_host(topology, "--", PYTHON, "-c",
+                    "import urllib.request; print(urllib.request.urlopen('http://[2001:db8:ff::10]/g', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == "hello6", r.stdout + r.stderr
+    assert "kennel2_fwd6" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    inode = sh("ip", "netns", "exec", topology["host"], "stat", "-L", "-c", "%i", "/proc/self/ns/net").stdout.strip()
+    assert not [f for f in os.listdir("/run/kennel") if f.startswith(f"fwd6-{inode}-")]
