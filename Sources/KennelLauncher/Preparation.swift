@@ -39,7 +39,7 @@ public enum Preparation {
         var host = LaunchPlan.Host(environment: environment(names: ["TERM"] + passEnv), userDatabase: database, passwdPath: passwdPath,
                                    groupPath: groupPath, randomID: randomID(),
                                    thermalThrottleDirs: thermalThrottleDirs())
-        if spec.network == .bridge { host.resolvConf = hostResolvConf() }
+        if spec.network == .bridge { (host.resolvConf, host.resolvConfIsHostFile) = hostResolvConf() }
         let plan = try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
         let target = SeccompTarget(nativeArch: machine(), bounding: plan.capabilities, kernel: kernelVersion())
 
@@ -123,14 +123,16 @@ public enum Preparation {
 
     /// The host's resolver configuration; systemd-resolved's upstream file when /etc/resolv.conf
     /// names only its loopback stub (unreachable from the sandbox's own network namespace).
-    static func hostResolvConf() -> String {
+    /// The flag: the text is /etc/resolv.conf itself, a regular file.
+    static func hostResolvConf() -> (String, Bool) {
         let main = (try? FD.readFile("/etc/resolv.conf")).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let servers = main.split(separator: "\n").filter { $0.hasPrefix("nameserver") }
         if !servers.isEmpty && servers.allSatisfy({ $0.contains(" 127.") || $0.hasSuffix(" ::1") }),
            let upstream = try? FD.readFile("/run/systemd/resolve/resolv.conf") {
-            return String(decoding: upstream, as: UTF8.self)
+            return (String(decoding: upstream, as: UTF8.self), false)
         }
-        return main
+        var st = stat()
+        return (main, lstat("/etc/resolv.conf", &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG)
     }
 
     static func thermalThrottleDirs() -> [String] {

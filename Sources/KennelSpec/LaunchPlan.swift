@@ -78,6 +78,9 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         public var thermalThrottleDirs: [String]
         /// The host's /etc/resolv.conf (or systemd-resolved's upstream one), for `--net bridge`.
         public var resolvConf: String = ""
+        /// True when `resolvConf` is the host's /etc/resolv.conf itself, a regular file (no
+        /// link into /run, which the sandbox does not see).
+        public var resolvConfIsHostFile = false
         public init(environment: [String: String], userDatabase: UserDatabase, passwdPath: String,
                     groupPath: String, randomID: String, thermalThrottleDirs: [String] = []) {
             self.environment = environment
@@ -262,7 +265,9 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
             return da != db ? da < db : a.0 < b.0
         }
         hostMounts += user.map(\.1)
-        if let resolv {
+        // With the host's own root, the host's file is already there, read-only: a file of the
+        // sandbox's own (a tmpfs instance) is needed only when its content must differ.
+        if let resolv, !(usesHostRoot && host.resolvConfIsHostFile && resolv == host.resolvConf) {
             hostMounts.append(MountStep("/etc/resolv.conf", .file(contents: resolv)))
         }
         // A run-as user's home under a hidden tmpfs (e.g. /home/alice) is created for them.

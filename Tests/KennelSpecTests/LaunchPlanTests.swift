@@ -212,6 +212,26 @@ final class LaunchPlanTests: XCTestCase {
         XCTAssertTrue(image.contains { $0.target == "/tmp" }, "/tmp stays private in an image root")
     }
 
+    func testResolvConfFileOnlyWhereItsContentMustDiffer() throws {
+        func resolvMount(host content: String, hostFile: Bool, _ configure: (inout SandboxSpec) -> Void = { _ in }) throws -> Bool {
+            var host = Sample.host()
+            host.resolvConf = content
+            host.resolvConfIsHostFile = hostFile
+            return try plan(host: host) { spec in
+                spec.network = .bridge
+                configure(&spec)
+            }.hostMounts.contains { $0.target == "/etc/resolv.conf" }
+        }
+        let plain = "nameserver 192.0.2.53\nsearch example.test\n"
+        XCTAssertFalse(try resolvMount(host: plain, hostFile: true), "the host's own file, seen through the read-only root")
+        XCTAssertTrue(try resolvMount(host: plain, hostFile: false), "systemd's upstream file, or a link into /run")
+        XCTAssertTrue(try resolvMount(host: "nameserver 127.0.0.53\nnameserver 192.0.2.53\n", hostFile: true), "filtered")
+        XCTAssertTrue(try resolvMount(host: "# comment\n" + plain, hostFile: true), "filtered")
+        XCTAssertTrue(try resolvMount(host: plain, hostFile: true) { $0.dns = ["192.0.2.1"] })
+        XCTAssertTrue(try resolvMount(host: plain, hostFile: true) { $0.rootfs = "/srv/image" })
+        XCTAssertFalse(try plan { _ in }.hostMounts.contains { $0.target == "/etc/resolv.conf" }, "--net none")
+    }
+
     func testPrivateDev() throws {
         let mounts = try plan().hostMounts
         XCTAssertTrue(mounts.contains(tmpfs("/dev", mode: "755", owner: 199_001, size: 64 << 20, flags: [.noSuid, .noExec])))

@@ -690,3 +690,21 @@ def test_a_host_that_already_forwards_ipv6_is_used_as_it_is(topology):
     assert "kennel2_fwd6" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
     inode = sh("ip", "netns", "exec", topology["host"], "stat", "-L", "-c", "%i", "/proc/self/ns/net").stdout.strip()
     assert not [f for f in os.listdir("/run/kennel") if f.startswith(f"fwd6-{inode}-")]
+
+
+def test_the_hosts_resolver_file_is_used_as_it_is_when_it_needs_no_change(topology):
+    # This host's /etc/resolv.conf is a plain file naming a reachable server: the sandbox sees
+    # it through the read-only root, without a file of its own mounted over it.
+    host_file = open("/etc/resolv.conf").read()
+    if os.path.islink("/etc/resolv.conf") or any(
+            l.split()[1].startswith("127.") or l.split()[1] == "::1"
+            for l in host_file.splitlines() if l.startswith("nameserver") and len(l.split()) > 1):
+        pytest.skip("this host's /etc/resolv.conf is a link or names a loopback resolver")
+    r = run_in_host(topology, "--", "sh", "-c", "cat /etc/resolv.conf; echo ---; cat /proc/self/mountinfo")
+    assert r.returncode == 0, r.stderr
+    content, mounts = r.stdout.split("---\n", 1)
+    filtered = [l for l in host_file.splitlines() if l.split()[:1] and l.split()[0] in ("nameserver", "search", "options", "domain")]
+    if filtered == [l for l in host_file.splitlines()]:
+        assert content == host_file and " /etc/resolv.conf " not in mounts, mounts
+    else:
+        assert content.splitlines() == filtered and " /etc/resolv.conf " in mounts
