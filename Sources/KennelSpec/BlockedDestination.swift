@@ -21,10 +21,11 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
         ("169.254.170.23/32", "eks"), ("fd00:ec2::23/128", "eks"),
     ].compactMap { try? BlockedDestination(cidr: $0.0, reason: $0.1) }
 
-    /// Parses `ADDRESS[/PREFIX]` (IPv4 or IPv6); a bare address is one host.
-    public init(cidr: String, reason: String = "user") throws(SpecError) {
+    /// Parses `ADDRESS[/PREFIX]` (IPv4 or IPv6); a bare address is one host. `option` names
+    /// the command-line option in error messages.
+    public init(cidr: String, reason: String = "user", option: String = "--block") throws(SpecError) {
         let parts = cidr.split(separator: "/", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), !parts[0].isEmpty else { throw .malformedOption(option: "--block", value: cidr, expected: "CIDR") }
+        guard (1...2).contains(parts.count), !parts[0].isEmpty else { throw .malformedOption(option: option, value: cidr, expected: "CIDR") }
         let text = String(parts[0])
         var v4 = in_addr()
         var v6 = in6_addr()
@@ -42,14 +43,14 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
                 if parts.count == 2, let p = UInt8(parts[1]), p >= 96 { prefixOverride = p - 96 }
             }
         } else {
-            throw .malformedOption(option: "--block", value: cidr, expected: "an IPv4 or IPv6 address or CIDR")
+            throw .malformedOption(option: option, value: cidr, expected: "an IPv4 or IPv6 address or CIDR")
         }
         let maxPrefix = UInt8(address.count * 8)
         if let prefixOverride {
             prefixLength = prefixOverride
         } else if parts.count == 2 {
             guard let p = UInt8(parts[1]), p <= maxPrefix else {
-                throw .malformedOption(option: "--block", value: cidr, expected: "a prefix length of at most \(maxPrefix)")
+                throw .malformedOption(option: option, value: cidr, expected: "a prefix length of at most \(maxPrefix)")
             }
             prefixLength = p
         } else {

@@ -127,7 +127,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         for cidr in spec.block { blocked.append(try BlockedDestination(cidr: cidr)) }
         for ip in spec.blockEFS {
             // An EFS mount target is one address (not its subnet: DNS may live there too).
-            let target = try BlockedDestination(cidr: ip, reason: "efs")
+            let target = try BlockedDestination(cidr: ip, reason: "efs", option: "--block-efs")
             guard target.prefixLength == UInt8(target.address.count * 8) else {
                 throw .malformedOption(option: "--block-efs", value: ip, expected: "one IP address")
             }
@@ -191,8 +191,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     /// A bridge address pool: of `family`, at most /`smallest`, clear of reserved space.
     static func pool(_ cidr: String, option: String, family: BlockedDestination.Family, smallest: UInt8,
                      expected: String) throws(SpecError) -> BlockedDestination {
-        let pool = try BlockedDestination(cidr: cidr, reason: "pool")
-        guard pool.family == family, pool.prefixLength <= smallest,
+        guard let pool = try? BlockedDestination(cidr: cidr, reason: "pool"), pool.family == family, pool.prefixLength <= smallest,
               !BlockedDestination.reservedForPools.contains(where: pool.overlaps) else {
             throw .malformedOption(option: option, value: cidr, expected: expected)
         }

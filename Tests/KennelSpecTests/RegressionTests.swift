@@ -149,6 +149,16 @@ final class BridgePoolTests: XCTestCase {
             s.subnet6 = bad
             XCTAssertThrowsError(try LaunchPlan(spec: s, host: Sample.host()), bad)
         }
+        // Each error names the option it came from.
+        for (option, value, set) in [("--subnet6", "nonsense", { (s: inout SandboxSpec) in s.subnet6 = "nonsense" }),
+                                     ("--subnet", "x/3", { (s: inout SandboxSpec) in s.subnet = "x/3" }),
+                                     ("--block-efs", "zz", { (s: inout SandboxSpec) in s.blockEFS = ["zz"] })] {
+            var s = spec
+            set(&s)
+            XCTAssertThrowsError(try LaunchPlan(spec: s, host: Sample.host())) { error in
+                XCTAssertTrue("\(error)".contains("\(option) \(value)"), "\(error)")
+            }
+        }
         for good in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"] {
             var s = spec
             s.subnet = good
