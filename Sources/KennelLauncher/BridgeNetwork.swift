@@ -128,9 +128,6 @@ struct BridgeNetwork {
         let hostAddress = self.hostAddress, sandboxAddress = self.sandboxAddress, ipv6 = self.ipv6
         try step("configure", hostName) { () throws(Errno) in
             let index = try hostNetlink.linkIndex(name: hostName)
-            // Neither end gets a link-local address: nothing on the link needs one (routes and
-            // neighbour discovery use the /126), and the sandbox has no link-local path at all.
-            try BridgeNetwork.withoutLinkLocal(&hostNetlink, index)
             try hostNetlink.addAddress(hostAddress, prefixLength: 30, interface: index)
             if let ipv6 { try hostNetlink.addAddress(ipv6.hostAddress, prefixLength: 126, interface: index) }
             try hostNetlink.setUp(interface: index)
@@ -139,20 +136,12 @@ struct BridgeNetwork {
         try step("configure", "eth0") { () throws(Errno) in
             let index = interfaceIndex("eth0")
             guard index > 0 else { throw Errno(rawValue: ENODEV) }
-            try BridgeNetwork.withoutLinkLocal(&inside, index)
             try inside.addAddress(sandboxAddress, prefixLength: 30, interface: index)
             if let ipv6 { try inside.addAddress(ipv6.sandboxAddress, prefixLength: 126, interface: index) }
             try inside.setUp(interface: index)
             try inside.addDefaultRoute(gateway: hostAddress, interface: index)
             if let ipv6 { try inside.addDefaultRoute(gateway: ipv6.hostAddress, interface: index) }
         }
-    }
-
-    /// No automatic IPv6 addresses on the link; a kernel without IPv6 has none to give anyway.
-    static func withoutLinkLocal(_ netlink: inout Rtnetlink, _ index: Int32) throws(Errno) {
-        do {
-            try netlink.disableIPv6AddressGeneration(interface: index)
-        } catch where error == Errno(rawValue: EAFNOSUPPORT) {}
     }
 
     /// Back in the host's namespaces (nft must run there, and be born in the host's pid

@@ -119,15 +119,16 @@ extension BridgeNetwork {
 
     /// `kennel gc`: in this network namespace, with no kennel veth left, the pools' nftables
     /// tables go (a SIGKILLed last sandbox leaves its table). Returns what was removed.
-    static func collectGarbage() throws(LaunchError) -> [String] {
+    static func collectGarbage() throws(LaunchError) -> GarbageReport {
         let lock = try step("open", lockPath) { () throws(Errno) in try FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) }
         defer { FD.close(lock) }
         try step("flock", lockPath) { () throws(Errno) in _ = try retrying { flock(lock, LOCK_EX) } }
         let links = Set(hostInterfaces(prefix: linkPrefix))
-        guard let (_, listing) = try? nft(["list", "tables"]) else { return [] }
-        var removed: [String] = []
-        // Markers whose guard table is gone (flushed) still mean kennel's forwarding: off.
-        if links.isEmpty, let dir = opendir(Launch.stateDirectory) {
+        guard let (_, listing) = try? nft(["list", "tables"]) else { return GarbageReport() }
+        var removed: [String] = [], restored: [String] = []
+        // Markers whose guard table is gone (a flushed ruleset) still mean kennel's forwarding:
+        // off when no sandbox is left, or the guard put back while sandboxes run.
+        if let dir = opendir(Launch.stateDirectory) {
             let prefix = String(uplinkMarkerPrefix().dropFirst(Launch.stateDirectory.count + 1))
             var names: [String] = []
             while let entry = readdir(dir) {
@@ -137,7 +138,13 @@ extension BridgeNetwork {
             closedir(dir)
             let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
             for uplink in names where !guards.contains(uplinkGuardPrefix + uplink) {
-                _ = switchOffForwarding(uplinkNamed: uplink, removed: &removed)
+                if links.isEmpty {
+                    _ = switchOffForwarding(uplinkNamed: uplink, removed: &removed)
+                } else {
+                    for interface in hostInterfaces(prefix: "") where nftName(interface) == uplink {
+                        if (try? ensureUplinkGuard(interface)) != nil { restored.append("table inet \(uplinkGuardPrefix + uplink)") }
+                    }
+                }
             }
         }
         for line in listing.split(separator: "\n") {
@@ -157,6 +164,6 @@ extension BridgeNetwork {
             }
             if (try? runNft("delete table inet \(name)\n")) != nil { removed.append("table inet \(name)") }
         }
-        return removed
+        return GarbageReport(removed: removed, restored: restored)
     }
 }

@@ -41,39 +41,28 @@ extension BridgeNetwork {
     /// table that lets the uplink forward only into sandboxes: transit packets are dropped at
     /// prerouting, before the kernel could route them or answer them as a router would (ICMPv6
     /// errors, redirects). A marker file records that the setting is kennel's: the guard is
-    /// put back whenever it is missing (say after `nft flush ruleset`), and `kennel gc` undoes
-    /// both when no sandbox is left. A `force_forwarding` kennel did not set is left as it is.
-    /// On older kernels sandboxes get IPv4 only: returns nil.
+    /// put back whenever it is missing (say after `nft flush ruleset`: by the next launch or
+    /// `kennel gc`), and `kennel gc` undoes both when no sandbox is left. A `force_forwarding`
+    /// kennel did not set is left as it is; once the operator switches global forwarding on,
+    /// kennel's own setting and guard go (the guard would cut their forwarding). On older
+    /// kernels sandboxes get IPv4 only: returns nil. Runs under the allocation lock.
     static func enableIPv6Forwarding(uplink: String) throws(LaunchError) -> IPv6Forwarding? {
-        if (try? FD.readFile("/proc/sys/net/ipv6/conf/all/forwarding")) == Array("1\n".utf8) { return .global }
+        let marker = uplinkMarkerPrefix() + nftName(uplink)
+        let ours = access(marker, F_OK) == 0
+        if (try? FD.readFile("/proc/sys/net/ipv6/conf/all/forwarding")) == Array("1\n".utf8) {
+            if ours {
+                var removed: [String] = []
+                if switchOffForwarding(uplinkNamed: nftName(uplink), removed: &removed) {
+                    _ = try? runNft("delete table inet \(uplinkGuardPrefix + nftName(uplink))\n")
+                }
+            }
+            return .global
+        }
         let path = "/proc/sys/net/ipv6/conf/\(uplink)/force_forwarding"
         guard access(path, F_OK) == 0 else { return nil }
         let on = (try? FD.readFile(path)) == Array("1\n".utf8)
-        let marker = uplinkMarkerPrefix() + nftName(uplink)
-        let ours = access(marker, F_OK) == 0
         if on && !ours { return .perInterface }  // the operator's own setting
-        let table = uplinkGuardPrefix + nftName(uplink)
-        let guarded = try step("nftables", table) { () throws(Errno) in
-            var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
-            defer { nf.close() }
-            return try nf.nftablesTableExists(family: 1 /* NFPROTO_INET */, name: table)
-        }
-        if !guarded {
-            let kn = linkPrefix + "*"
-            try runNft("""
-            table inet \(table) {
-              chain prerouting {
-                type filter hook prerouting priority filter; policy accept;
-                iifname "\(uplink)" meta nfproto ipv6 fib daddr type unicast fib daddr oifname != "\(kn)" drop
-              }
-              chain forward {
-                type filter hook forward priority filter; policy accept;
-                iifname "\(uplink)" oifname != "\(kn)" meta nfproto ipv6 drop
-              }
-            }
-
-            """)
-        }
+        try ensureUplinkGuard(uplink)
         if !ours {
             try step("create", marker) { () throws(Errno) in
                 FD.close(try FD.open(marker, O_WRONLY | O_CREAT, mode: 0o600))
@@ -81,6 +70,35 @@ extension BridgeNetwork {
         }
         if !on { try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") } }
         return .perInterface
+    }
+
+    /// The guard table for `uplink` unless it exists: transit IPv6 arriving there is dropped
+    /// at prerouting (before the kernel could route it, or answer it as a router: ICMPv6
+    /// errors, redirects) and again at forward, unless it is bound for a sandbox's host end.
+    /// Everything addressed to the host itself (local) or multicast (neighbour discovery,
+    /// router advertisements) passes.
+    static func ensureUplinkGuard(_ uplink: String) throws(LaunchError) {
+        let table = uplinkGuardPrefix + nftName(uplink)
+        let guarded = try step("nftables", table) { () throws(Errno) in
+            var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
+            defer { nf.close() }
+            return try nf.nftablesTableExists(family: 1 /* NFPROTO_INET */, name: table)
+        }
+        if guarded { return }
+        let kn = linkPrefix + "*"
+        try runNft("""
+        table inet \(table) {
+          chain prerouting {
+            type filter hook prerouting priority filter; policy accept;
+            iifname "\(uplink)" meta nfproto ipv6 fib daddr type != { local, multicast } fib daddr oifname != "\(kn)" drop
+          }
+          chain forward {
+            type filter hook forward priority filter; policy accept;
+            iifname "\(uplink)" oifname != "\(kn)" meta nfproto ipv6 drop
+          }
+        }
+
+        """)
     }
 
     /// Switches off the `force_forwarding` kennel set on the uplink whose nft-safe name is

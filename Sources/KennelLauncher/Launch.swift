@@ -30,7 +30,14 @@ public struct Launch {
 
 /// `kennel gc`: removes state a SIGKILLed sandbox can leave behind.
 public enum GarbageCollector {
-    public static func run() throws(LaunchError) -> [String] {
+    public static func run() throws(LaunchError) -> GarbageReport {
         try BridgeNetwork.collectGarbage()
     }
+}
+
+/// What `kennel gc` did: state it removed, and protections it put back (an IPv6 uplink guard
+/// flushed away while sandboxes still use the forwarding it guards).
+public struct GarbageReport: Sendable {
+    public var removed: [String] = []
+    public var restored: [String] = []
 }

@@ -264,9 +264,12 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
             return da != db ? da < db : a.0 < b.0
         }
         hostMounts += user.map(\.1)
-        // With the host's own root, the host's file is already there, read-only: a file of the
-        // sandbox's own (a tmpfs instance) is needed only when its content must differ.
-        if let resolv, !(usesHostRoot && host.resolvConfIsHostFile && resolv == host.resolvConf) {
+        // With the host's own root, the host's file is already there, read-only (and kept up to
+        // date by the host): a file of the sandbox's own (a tmpfs instance) is needed only when
+        // its content must differ, or when a user mount at /etc or the file itself would
+        // otherwise decide what the sandbox sees there.
+        let userCoversResolv = (spec.binds.map(\.destination) + spec.tmpfs.map(\.destination)).contains { $0 == "/etc" || $0 == "/etc/resolv.conf" }
+        if let resolv, !(usesHostRoot && host.resolvConfIsHostFile && resolv == host.resolvConf && !userCoversResolv) {
             hostMounts.append(MountStep("/etc/resolv.conf", .file(contents: resolv)))
         }
         // A run-as user's home under a hidden tmpfs (e.g. /home/alice) is created for them.

@@ -58,16 +58,6 @@ public struct Rtnetlink {
         try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.create, payload: payload)
     }
 
-    /// No automatic IPv6 addresses on interface `index` (IN6_ADDR_GEN_MODE_NONE): no link-local
-    /// address, so no duplicate address detection or multicast joins for it. Must come before
-    /// the link goes up; the kernel does not take it when the link is created.
-    public mutating func disableIPv6AddressGeneration(interface index: Int32) throws(Errno) {
-        let mode = Rtnetlink.attribute(8 /* IFLA_INET6_ADDR_GEN_MODE */, [1 /* IN6_ADDR_GEN_MODE_NONE */])
-        let spec = Rtnetlink.attribute(26 /* IFLA_AF_SPEC */, Rtnetlink.attribute(UInt16(AF_INET6), mode))
-        try request(type: 19 /* RTM_SETLINK */, flags: 0x1 | 0x4 /* NLM_F_REQUEST | NLM_F_ACK */,
-                    payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0) + spec)
-    }
-
     /// Moves a link into the network namespace `namespace` (an fd to /proc/PID/ns/net).
     public mutating func moveLink(interface index: Int32, toNamespace namespace: Int32) throws(Errno) {
         try request(type: 16 /* RTM_NEWLINK */, flags: 0x1 | 0x4,

@@ -198,17 +198,20 @@ extension Kennel {
 struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Remove what a SIGKILLed sandbox can leave in this network namespace: the bridge pools' nftables tables and the IPv6 forwarding kennel switched on, once no sandbox uses them.")
+        abstract: "Remove what a SIGKILLed sandbox can leave in this network namespace: the bridge pools' nftables tables and the IPv6 forwarding kennel switched on, once no sandbox uses them; put back an IPv6 uplink guard that a flushed ruleset removed while sandboxes still use it.")
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func run() throws {
-        let removed = try GarbageCollector.run()
+        let report = try GarbageCollector.run()
+        let list = { (items: [String]) in "[" + items.map { "\"\($0)\"" }.joined(separator: ",") + "]" }
         if json {
-            print("{\"removed\":[" + removed.map { "\"\($0)\"" }.joined(separator: ",") + "]}")
+            print("{\"removed\":" + list(report.removed) + (report.restored.isEmpty ? "" : ",\"restored\":" + list(report.restored)) + "}")
+        } else if report.removed.isEmpty && report.restored.isEmpty {
+            print("nothing to remove")
         } else {
-            print(removed.isEmpty ? "nothing to remove" : removed.map { "removed \($0)" }.joined(separator: "\n"))
+            print((report.removed.map { "removed \($0)" } + report.restored.map { "restored \($0)" }).joined(separator: "\n"))
         }
     }
 }

@@ -229,6 +229,8 @@ final class LaunchPlanTests: XCTestCase {
         XCTAssertTrue(try resolvMount(host: "# comment\n" + plain, hostFile: true), "filtered")
         XCTAssertTrue(try resolvMount(host: plain, hostFile: true) { $0.dns = ["192.0.2.1"] })
         XCTAssertTrue(try resolvMount(host: plain, hostFile: true) { $0.rootfs = "/srv/image" })
+        XCTAssertTrue(try resolvMount(host: plain, hostFile: true) { $0.binds = [.init(source: "/srv/etc", destination: "/etc", readOnly: true)] },
+                      "a user mount at /etc: the same order of mounts as when the file differs")
         XCTAssertFalse(try plan { _ in }.hostMounts.contains { $0.target == "/etc/resolv.conf" }, "--net none")
     }
 

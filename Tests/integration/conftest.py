@@ -94,28 +94,40 @@ def host_mounts_naming_kennel():
         return [line for line in f if "/run/kennel" in line or "kennel" in line.split()[4]]
 
 
-def running(pid):
-    """True while PID runs. A dead one re-parented to this run (the subreaper) is reaped here;
-    a zombie counts as gone."""
+def start_time(pid):
+    """PID's start time (field 22 of /proc/PID/stat), telling it from a later process that
+    reuses the number; None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def running(pid, started=None):
+    """True while PID runs (and, given `started`, is still the process that started then). A
+    dead one re-parented to this run (the subreaper) is reaped here; a zombie counts as gone."""
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0] != "Z" and (started is None or int(fields[19]) == started)
+    except (OSError, IndexError, ValueError):
         return False
 
 
 def wait_gone(pids, timeout=10.0):
     import time
+    started = {p: start_time(p) for p in pids}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not {p for p in pids if running(p)}:
+        if not {p for p in pids if running(p, started[p])}:
             return set()
         time.sleep(0.05)
-    return {p for p in pids if running(p)}
+    return {p for p in pids if running(p, started[p])}
 
 
 @pytest.fixture(autouse=True)
@@ -124,10 +136,13 @@ def leaves_nothing_behind():
     kennel's appears in the host's mount table (they belong in private namespaces only)."""
     before = user_namespace_pids()
     yield
-    leftover = wait_gone(user_namespace_pids() - before, timeout=10)
-    for pid in leftover:  # end what this test started, then fail it
+    candidates = user_namespace_pids() - before
+    started = {p: start_time(p) for p in candidates}
+    leftover = wait_gone(candidates, timeout=10)
+    for pid in leftover:  # end what this test started (the same process, checked), then fail it
         try:
-            os.kill(pid, 9)
+            if start_time(pid) == started[pid] and descends_from_this_run(pid):
+                os.kill(pid, 9)
         except OSError:
             pass
     assert not leftover, f"sandbox processes left behind: {sorted(leftover)}"

@@ -161,6 +161,8 @@ def topology(tmp_path):
         sh("ip", "netns", "del", host, check=False)
         sh("ip", "netns", "del", cloud, check=False)
         left = [f for f in os.listdir("/run/kennel") if inode and f.startswith(f"fwd6-{inode}-")]
+        for f in left:  # a later namespace may get the same inode number: never leave one
+            os.unlink(os.path.join("/run/kennel", f))
         assert not left, f"markers left behind: {left}"
 
 
@@ -342,19 +344,40 @@ def test_the_host_itself_is_not_reachable_from_a_bridged_sandbox(topology, tmp_p
         res = probe_in_host(topology, "connect", "10.213.0.1:18022", "192.0.2.1:18022", "[fd6b:656e:6e65::1]:18022",
                             "[2001:db8:1::1]:18022")
         assert all(v not in (0, "0") for v in res.values()), res
-        # And no link-local path: neither end of the pair has a link-local address at all (and
-        # the input chain would drop new connections from it anyway, as the probe above shows).
-        p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
+        # The host end's own link-local address: read on the host, handed to a waiting sandbox.
+        exchange = tmp_path / "x"
+        exchange.mkdir()
+        exchange.chmod(0o777)  # container root is host uid 199001
+        # The sandbox waits until its own link-local address has passed duplicate address
+        # detection (a tentative source fails at once, which would prove nothing), then for
+        # the host end's address, written whole (rename), and expects its SYN to vanish.
+        script = ("import json, os, socket, subprocess, time\n"
+                  "while subprocess.run(['ip', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link', 'tentative'],\n"
+                  "                     capture_output=True, text=True).stdout.strip(): time.sleep(0.05)\n"
+                  "while not os.path.exists('/tmp/x/ll'): time.sleep(0.05)\n"
+                  "s = socket.socket(socket.AF_INET6); s.settimeout(3)\n"
+                  "try:\n    s.connect((open('/tmp/x/ll').read().strip(), 18022, 0, socket.if_nametoindex('eth0'))); r = 0\n"
+                  "except OSError as e:\n    r = e.errno if e.errno is not None else -1\n"
+                  "open('/tmp/x/result', 'w').write(json.dumps(r))\n")
+        p, st = start_bridged(topology, tmp_path / "s.json", PYTHON, "-c", script, opts=["--bind", f"{exchange}:/tmp/x"])
         try:
-            time.sleep(0.3)  # a link-local address would be there within this
-            host_end = sh("ip", "netns", "exec", topology["host"], "ip", "-6", "-o", "addr", "show", "dev",
-                          f"kn-{st['id']}", "scope", "link").stdout
-            inside = sh("nsenter", f"--net=/proc/{st['initHostPid']}/ns/net", "ip", "-6", "-o", "addr", "show", "dev",
-                        "eth0", "scope", "link").stdout
-            assert host_end.strip() == "" and inside.strip() == "", host_end + inside
+            out = sh("ip", "netns", "exec", topology["host"], "ip", "-6", "-o", "addr", "show", "dev", f"kn-{st['id']}",
+                     "scope", "link").stdout
+            link_local = out.split()[3].split("/")[0]
+            assert link_local.startswith("fe80::"), out
+            for _ in range(100):  # the host end's address past duplicate address detection too
+                if not sh("ip", "netns", "exec", topology["host"], "ip", "-6", "addr", "show", "dev", f"kn-{st['id']}",
+                          "scope", "link", "tentative").stdout.strip():
+                    break
+                time.sleep(0.05)
+            (exchange / "ll.new").write_text(link_local)
+            (exchange / "ll.new").rename(exchange / "ll")
+            assert p.wait(timeout=30) == 0
+            assert json.loads((exchange / "result").read_text()) == -1, "expected the connection to time out"
         finally:
-            p.terminate()
-            p.wait(timeout=20)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     finally:
         listener.kill()
         out = listener.communicate()[0]
@@ -605,6 +628,12 @@ def test_the_uplink_guard_comes_back_after_the_ruleset_is_flushed(topology, tmp_
     p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
     try:
         assert "kennel2_fwd6_kt_up" in sh(*tables).stdout, "the guard was not put back"
+        # Flushed again while that sandbox runs: gc puts the guard back (forwarding is in use).
+        sh("ip", "netns", "exec", topology["host"], "nft", "flush", "ruleset")
+        r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
+        assert json.loads(r.stdout).get("restored") == ["table inet kennel2_fwd6_kt_up"], r.stdout
+        assert "kennel2_fwd6_kt_up" in sh(*tables).stdout
+        assert sh(*FORWARDING(topology)).stdout.strip() == "1"
     finally:
         p.terminate()
         p.wait(timeout=20)
@@ -708,3 +737,53 @@ def test_the_hosts_resolver_file_is_used_as_it_is_when_it_needs_no_change(topolo
         assert content == host_file and " /etc/resolv.conf " not in mounts, mounts
     else:
         assert content.splitlines() == filtered and " /etc/resolv.conf " in mounts
+
+
+@needs_ipv6
+def test_kennels_forwarding_goes_once_the_host_forwards_ipv6_itself(topology):
+    # The operator switches global IPv6 forwarding on after kennel set its own: the guard would
+    # cut their forwarding, so the next launch takes kennel's setting, guard and marker away.
+    r = run_in_host(topology, "--", "true")
+    assert r.returncode == 0, r.stderr
+    tables = ["ip", "netns", "exec", topology["host"], "nft", "list", "tables"]
+    assert "kennel2_fwd6_kt_up" in sh(*tables).stdout
+    sh("ip", "netns", "exec", topology["host"], "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
+    r = run_in_host(topology, "--", PYTHON, "-c",
+                    "import urllib.request; print(urllib.request.urlopen('http://[2001:db8:ff::10]/o', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == "hello6", r.stdout + r.stderr
+    assert "kennel2_fwd6" not in sh(*tables).stdout
+    assert sh(*FORWARDING(topology)).stdout.strip() == "0"
+    inode = sh("ip", "netns", "exec", topology["host"], "stat", "-L", "-c", "%i", "/proc/self/ns/net").stdout.strip()
+    assert not [f for f in os.listdir("/run/kennel") if f.startswith(f"fwd6-{inode}-")]
+
+
+@needs_ipv6
+def test_the_host_answers_no_transit_ipv6_as_a_router_would(topology, tmp_path):
+    # A packet from the cloud with hop limit 1, routed via the host to a network that is not a
+    # sandbox: a router would answer "time exceeded" before any forward rule could act. The
+    # guard drops it at prerouting, so the cloud hears nothing back.
+    host, cloud = topology["host"], topology["cloud"]
+    sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-other", "type", "veth", "peer", "name", "kt-otherp")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-otherp", "up")
+    sh("ip", "netns", "exec", host, "ip", "addr", "add", "2001:db8:77::1/64", "dev", "kt-other", "nodad")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-other", "up")
+    sh("ip", "netns", "exec", cloud, "ip", "-6", "route", "add", "2001:db8:77::/64", "via", "2001:db8:1::1")
+    p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
+    try:
+        r = sh("ip", "netns", "exec", cloud, "python3", "-c",
+               "import socket\n"
+               "icmp = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6); icmp.settimeout(1)\n"
+               "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+               "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 1)\n"
+               "for _ in range(5): s.sendto(b'x', ('2001:db8:77::5', 9))\n"
+               "types = []\n"
+               "try:\n"
+               "    while True:\n"
+               "        data, addr = icmp.recvfrom(2048); types.append(data[0])\n"
+               "except socket.timeout:\n"
+               "    pass\n"
+               "print(sorted(set(types)))")
+        assert 3 not in json.loads(r.stdout), f"the host answered as a router: ICMPv6 types {r.stdout}"
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
