@@ -651,17 +651,24 @@ def test_a_forwarding_setting_kennel_did_not_make_is_left_alone(topology):
     assert sh(*FORWARDING(topology)).stdout.strip() == "1"
 
 
+def add_other_network(topo):
+    """A second network on the "host" (2001:db8:77::/64, on a veth of its own, nothing
+    behind it) that the cloud routes via the host: transit the host must not carry."""
+    host, cloud = topo["host"], topo["cloud"]
+    sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-other", "type", "veth", "peer", "name", "kt-otherp")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-otherp", "up")
+    sh("ip", "netns", "exec", host, "ip", "addr", "add", "2001:db8:77::1/64", "dev", "kt-other", "nodad")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-other", "up")
+    sh("ip", "netns", "exec", cloud, "ip", "-6", "route", "add", "2001:db8:77::/64", "via", "2001:db8:1::1")
+
+
 @needs_ipv6
 def test_the_uplink_forwards_ipv6_only_into_sandboxes(topology, tmp_path):
     # The "host" has a second network (2001:db8:77::/64 on a veth of its own); the cloud routes
     # it via the host. While a sandbox runs, the uplink's force_forwarding is on: the guard must
     # keep the host from forwarding the cloud's packets into that other network.
     host, cloud = topology["host"], topology["cloud"]
-    sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-other", "type", "veth", "peer", "name", "kt-otherp")
-    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-otherp", "up")
-    sh("ip", "netns", "exec", host, "ip", "addr", "add", "2001:db8:77::1/64", "dev", "kt-other", "nodad")
-    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-other", "up")
-    sh("ip", "netns", "exec", cloud, "ip", "-6", "route", "add", "2001:db8:77::/64", "via", "2001:db8:1::1")
+    add_other_network(topology)
 
     def forwarded():
         for line in sh("ip", "netns", "exec", host, "cat", "/proc/net/snmp6").stdout.splitlines():
@@ -763,11 +770,7 @@ def test_the_host_answers_no_transit_ipv6_as_a_router_would(topology, tmp_path):
     # sandbox: a router would answer "time exceeded" before any forward rule could act. The
     # guard drops it at prerouting, so the cloud hears nothing back.
     host, cloud = topology["host"], topology["cloud"]
-    sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-other", "type", "veth", "peer", "name", "kt-otherp")
-    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-otherp", "up")
-    sh("ip", "netns", "exec", host, "ip", "addr", "add", "2001:db8:77::1/64", "dev", "kt-other", "nodad")
-    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-other", "up")
-    sh("ip", "netns", "exec", cloud, "ip", "-6", "route", "add", "2001:db8:77::/64", "via", "2001:db8:1::1")
+    add_other_network(topology)
     p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
     try:
         r = sh("ip", "netns", "exec", cloud, "python3", "-c",
