@@ -1,3 +1,4 @@
+import Glibc
 /// Everything a user asked for with `kennel run`, before anything is created. The CLI fills
 /// it; `LaunchPlan(spec:…)` validates it and turns it into the ordered steps the launcher runs.
 /// Codable so that tools (and later `kennel inspect`) can read and write it as JSON.
@@ -30,6 +31,10 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
             }
             guard parts[1].hasPrefix("/") else { throw .relativePath(option: "--bind", path: parts[1]) }
             guard parts[0].hasPrefix("/") else { throw .relativePath(option: "--bind", path: parts[0]) }
+            // The root itself is --rootfs: a mount step at / would never be made.
+            guard !parts[1].allSatisfy({ $0 == "/" }) else {
+                throw .malformedOption(option: "--bind", value: s, expected: "a target below / (the root itself is --rootfs)")
+            }
             return Bind(source: parts[0], destination: parts[1], readOnly: ro)
         }
     }
@@ -52,6 +57,9 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
                 throw .malformedOption(option: "--tmpfs", value: s, expected: "DST[:SIZE]")
             }
             guard parts[0].hasPrefix("/") else { throw .relativePath(option: "--tmpfs", path: parts[0]) }
+            guard !parts[0].allSatisfy({ $0 == "/" }) else {
+                throw .malformedOption(option: "--tmpfs", value: s, expected: "a target below / (the root itself is --rootfs)")
+            }
             var size: UInt64?
             if parts.count == 2 {
                 guard let n = Tmpfs.parseSize(parts[1]) else {
@@ -145,11 +153,10 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
             }
         }
 
+        /// Dotted-quad IPv4, as inet_pton(3) reads it (the address the relay will listen on).
         static func isIPv4(_ s: String) -> Bool {
-            let octets = s.split(separator: ".", omittingEmptySubsequences: false)
-            return octets.count == 4 && octets.allSatisfy { o in
-                !o.isEmpty && o.count <= 3 && o.allSatisfy(\.isASCII) && o.allSatisfy(\.isNumber) && (UInt16(o) ?? 256) < 256
-            }
+            var address = in_addr()
+            return inet_pton(AF_INET, s, &address) == 1
         }
     }
 

@@ -80,9 +80,18 @@ final class PublishParsingTests: XCTestCase {
     }
 
     func testRefusals() {
-        for bad in ["", "0", "65536", "x", "80/udp", "1.2.3:80", "256.1.1.1:80", "a:b", "1:2:3:4", "80:"] {
+        for bad in ["", "0", "65536", "x", "80/udp", "1.2.3:80", "256.1.1.1:80", "a:b", "1:2:3:4", "80:", "01.2.3.4:80:81"] {
             XCTAssertThrowsError(try SandboxSpec.Publish.parse(bad), bad)
         }
+    }
+
+    func testTheRootIsNotAMountTarget() {
+        // It would become a step at / that the launcher never makes: refused, not ignored.
+        for bad in ["/srv:/", "/srv://", "/srv:/:ro"] {
+            XCTAssertThrowsError(try SandboxSpec.Bind.parse(bad), bad)
+        }
+        XCTAssertThrowsError(try SandboxSpec.Tmpfs.parse("/"))
+        XCTAssertThrowsError(try SandboxSpec.Tmpfs.parse("/:64m"))
     }
 }
 
