@@ -134,8 +134,7 @@ struct BridgeNetwork {
         }
         releaseLock()  // the /30 is visibly taken now
         try step("configure", "eth0") { () throws(Errno) in
-            let index = interfaceIndex("eth0")
-            guard index > 0 else { throw Errno(rawValue: ENODEV) }
+            let index = try inside.linkIndex(name: "eth0")
             try inside.addAddress(sandboxAddress, prefixLength: 30, interface: index)
             if let ipv6 { try inside.addAddress(ipv6.sandboxAddress, prefixLength: 126, interface: index) }
             try inside.setUp(interface: index)

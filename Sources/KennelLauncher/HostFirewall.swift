@@ -31,12 +31,7 @@ extension BridgeNetwork {
             }
         }
         let table = tableName(pool, pool6)
-        let exists = try step("nftables", table) { () throws(Errno) in
-            var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
-            defer { nf.close() }
-            return try nf.nftablesTableExists(family: 1 /* NFPROTO_INET */, name: table)
-        }
-        if exists { return }
+        if try nftTableExists(table) { return }
         let blocked = BlockedDestination.defaults.filter { $0.family == .ipv4 }.map(\.description).joined(separator: ", ")
         let blocked6 = BlockedDestination.defaults.filter { $0.family == .ipv6 }.map(\.description).joined(separator: ", ")
         let kn = linkPrefix + "*"
@@ -68,6 +63,16 @@ extension BridgeNetwork {
         }
 
         """)
+    }
+
+    /// True if the table `inet NAME` exists in this network namespace (asked over netlink: no
+    /// nft process on the way of a launch).
+    static func nftTableExists(_ name: String) throws(LaunchError) -> Bool {
+        try step("nftables", name) { () throws(Errno) in
+            var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
+            defer { nf.close() }
+            return try nf.nftablesTableExists(family: 1 /* NFPROTO_INET */, name: name)
+        }
     }
 
     /// `nft -f -` with `rules` on its standard input.

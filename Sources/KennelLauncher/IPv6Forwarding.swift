@@ -79,12 +79,7 @@ extension BridgeNetwork {
     /// router advertisements) passes.
     static func ensureUplinkGuard(_ uplink: String) throws(LaunchError) {
         let table = uplinkGuardPrefix + nftName(uplink)
-        let guarded = try step("nftables", table) { () throws(Errno) in
-            var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
-            defer { nf.close() }
-            return try nf.nftablesTableExists(family: 1 /* NFPROTO_INET */, name: table)
-        }
-        if guarded { return }
+        if try nftTableExists(table) { return }
         let kn = linkPrefix + "*"
         try runNft("""
         table inet \(table) {

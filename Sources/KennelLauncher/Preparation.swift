@@ -41,7 +41,8 @@ public enum Preparation {
                                    thermalThrottleDirs: thermalThrottleDirs())
         if spec.network == .bridge { (host.resolvConf, host.resolvConfIsHostFile) = hostResolvConf() }
         let plan = try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
-        let target = SeccompTarget(nativeArch: machine(), bounding: plan.capabilities, kernel: kernelVersion())
+        let (machine, kernel) = machineAndKernel()
+        let target = SeccompTarget(nativeArch: machine, bounding: plan.capabilities, kernel: kernel)
 
         // The cache key names everything the programs depend on; a profile file is part of
         // it byte for byte, so an edited file is compiled (and validated) again.
@@ -159,17 +160,13 @@ public enum Preparation {
         return kennel_x32_getpid() >= 0
     }
 
-    static func machine() -> String {
+    /// The machine ("x86_64") and the kernel's major and minor version, from one uname(2).
+    static func machineAndKernel() -> (String, (Int, Int)) {
         var u = utsname()
         uname(&u)
-        return withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-    }
-
-    static func kernelVersion() -> (Int, Int) {
-        var u = utsname()
-        uname(&u)
+        let machine = withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         let parts = release.utf8.split(whereSeparator: { $0 < 0x30 || $0 > 0x39 }).prefix(2).map { Int(Substring($0)) ?? 0 }
-        return (parts.first ?? 0, parts.count > 1 ? parts[1] : 0)
+        return (machine, (parts.first ?? 0, parts.count > 1 ? parts[1] : 0))
     }
 }

@@ -176,7 +176,7 @@ public enum Supervisor {
         // --net bridge): step 6 points them at the sandbox's, step 9 points them back.
         let hostPids = try step("open", "/proc/self/ns/pid") { () throws(Errno) in try FD.open("/proc/self/ns/pid", O_RDONLY) }
         defer { FD.close(hostPids) }
-        let hostTime = Namespaces.timeNamespaceAvailable ? (try? FD.open("/proc/self/ns/time", O_RDONLY)) : nil
+        let hostTime = launch.namespaces.contains(.time) ? (try? FD.open("/proc/self/ns/time", O_RDONLY)) : nil
         defer { if let hostTime { FD.close(hostTime) } }
         // The host's procfs, to find the sandbox's pid namespace after the pivot below.
         let hostProc = try step("open", "/proc") { () throws(Errno) in try FD.open("/proc", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
@@ -230,7 +230,7 @@ public enum Supervisor {
         // with the old root when step 4 detaches it. EINVAL: nothing mounted there.
         for path in plan.coveredHostPaths {
             guard let mount = try? InRoot.openPath(root, path) else { continue }
-            try? Mounts.move(mount, to: Launch.stateDirectory)
+            try? Mounts.attach(mount, at: Launch.stateDirectory)
             FD.close(mount)
         }
         try RootBuilder(root: root, owner: plan.mapping.base).apply(plan.hostMounts)
@@ -247,9 +247,7 @@ public enum Supervisor {
         // Blocked destinations: prohibit routes in a network namespace the sandbox can never
         // reconfigure (it is owned by the host user namespace).
         try BlockedRoutes.install(plan.blocked)
-        if bridge != nil {
-            try bridge?.attach()
-        }
+        try bridge?.attach()
 
         // 6. The sandbox's pid (and time) namespace, owned by the host user namespace: host
         //    root mounts its procfs below, and container root holds no privilege over it. Both

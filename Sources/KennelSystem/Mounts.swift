@@ -43,15 +43,10 @@ public enum Mounts {
         }
     }
 
-    /// Attaches a detached tree at a path (used once, for the staging root).
+    /// Attaches a detached tree at a path, or moves an attached mount (an O_PATH fd on its
+    /// root) there with everything beneath it. EINVAL when the fd is not the root of a mount.
     public static func attach(_ tree: Int32, at path: String) throws(Errno) {
         _ = try retrying { kennel_move_mount(tree, "", AT_FDCWD, path, UInt32(KENNEL_MOVE_MOUNT_F_EMPTY_PATH)) }
-    }
-
-    /// Moves the mount whose root `mount` (an O_PATH fd) is, with everything beneath it, onto
-    /// `path`. EINVAL when `mount` is not the root of a mount.
-    public static func move(_ mount: Int32, to path: String) throws(Errno) {
-        _ = try retrying { kennel_move_mount(mount, "", AT_FDCWD, path, UInt32(KENNEL_MOVE_MOUNT_F_EMPTY_PATH)) }
     }
 
     /// Creates a new, detached file system instance: fsopen, each option, create, fsmount.

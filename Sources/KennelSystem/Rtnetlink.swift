@@ -7,9 +7,10 @@ public struct Rtnetlink {
     private let fd: Int32
     private var sequence: UInt32 = 1
 
-    /// A NETLINK_ROUTE socket in the current network namespace.
-    public init() throws(Errno) {
-        fd = try retrying { socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0 /* NETLINK_ROUTE */) }
+    /// A netlink socket in the current network namespace: NETLINK_ROUTE (0) by default, or
+    /// another protocol (NETLINK_NETFILTER = 12, for nftables).
+    public init(protocol proto: Int32 = 0) throws(Errno) {
+        fd = try retrying { socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto) }
     }
 
     public func close() { FD.close(fd) }
@@ -58,23 +59,10 @@ public struct Rtnetlink {
         try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.create, payload: payload)
     }
 
-    /// Moves a link into the network namespace `namespace` (an fd to /proc/PID/ns/net).
-    public mutating func moveLink(interface index: Int32, toNamespace namespace: Int32) throws(Errno) {
-        try request(type: 16 /* RTM_NEWLINK */, flags: 0x1 | 0x4,
-                    payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0)
-                        + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.host32(UInt32(bitPattern: namespace))))
-    }
-
-    /// Renames a (down) link.
-    public mutating func renameLink(interface index: Int32, to name: String) throws(Errno) {
-        try request(type: 16 /* RTM_NEWLINK */, flags: 0x1 | 0x4,
-                    payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0) + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(name)))
-    }
-
     /// The index of the link called `name` in this socket's network namespace (RTM_GETLINK).
     public mutating func linkIndex(name: String) throws(Errno) -> Int32 {
         var index: Int32 = 0
-        try request(type: 18 /* RTM_GETLINK */, flags: 0x1 | 0x4,
+        try request(type: 18 /* RTM_GETLINK */, flags: Rtnetlink.ack,
                     payload: Rtnetlink.ifinfomsg(index: 0, flags: 0, change: 0) + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(name))) { reply in
             // struct ifinfomsg follows the 16-byte header: its index is at offset 4.
             if reply.count >= 24 { index = Int32(bitPattern: Rtnetlink.u32(Array(reply), 20)) }
@@ -86,13 +74,8 @@ public struct Rtnetlink {
     /// Sets a link up.
     public mutating func setUp(interface index: Int32) throws(Errno) {
         let iffUp: UInt32 = 1
-        try request(type: 16 /* RTM_NEWLINK */, flags: 0x1 | 0x4,
+        try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.ack,
                     payload: Rtnetlink.ifinfomsg(index: index, flags: iffUp, change: iffUp))
-    }
-
-    /// Deletes a link (a veth takes its peer along).
-    public mutating func deleteLink(interface index: Int32) throws(Errno) {
-        try request(type: 17 /* RTM_DELLINK */, flags: 0x1 | 0x4, payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0))
     }
 
     // MARK: addresses
@@ -112,18 +95,13 @@ public struct Rtnetlink {
 
     // MARK: wire format
 
-    /// A socket speaking another netlink protocol (NETLINK_NETFILTER = 12, for nftables).
-    public init(protocol proto: Int32) throws(Errno) {
-        fd = try retrying { socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto) }
-    }
-
     /// True if the nftables table `family`/`name` exists in this network namespace
     /// (NFT_MSG_GETTABLE over NETLINK_NETFILTER answers the table, or ENOENT).
     public mutating func nftablesTableExists(family: UInt8, name: String) throws(Errno) -> Bool {
         // struct nfgenmsg: family, version (NFNETLINK_V0), u16 res_id (big endian, 0).
         let payload: [UInt8] = [family, 0, 0, 0] + Rtnetlink.attribute(1 /* NFTA_TABLE_NAME */, Rtnetlink.cString(name))
         do {
-            try request(type: 10 << 8 | 1 /* NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE */, flags: 0x1 | 0x4, payload: payload)
+            try request(type: 10 << 8 | 1 /* NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE */, flags: Rtnetlink.ack, payload: payload)
             return true
         } catch where error == .noSuchFileOrDirectory {
             return false
@@ -131,7 +109,8 @@ public struct Rtnetlink {
     }
 
 
-    static let create: UInt16 = 0x1 | 0x4 | 0x400 | 0x200  // REQUEST | ACK | CREATE | EXCL
+    static let ack: UInt16 = 0x1 | 0x4  // REQUEST | ACK
+    static let create: UInt16 = ack | 0x400 | 0x200  // REQUEST | ACK | CREATE | EXCL
 
     /// Sends one request and waits for its acknowledgement (NLMSG_ERROR with error 0).
     private mutating func request(type: UInt16, flags: UInt16, payload: [UInt8],
@@ -182,5 +161,3 @@ public struct Rtnetlink {
     static func u32(_ b: [UInt8], _ i: Int) -> UInt32 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: UInt32.self) } }
 }
 
-/// if_nametoindex(3): 0 when there is no such interface.
-public func interfaceIndex(_ name: String) -> Int32 { Int32(bitPattern: if_nametoindex(name)) }

@@ -48,8 +48,7 @@ public enum TCP {
                 throw Errno(rawValue: e)
             }
         }
-        var one: Int32 = 1
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setNoDelay(fd)
         return fd
     }
 
