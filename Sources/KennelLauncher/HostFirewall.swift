@@ -11,7 +11,7 @@ extension BridgeNetwork {
         String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" })
     }
 
-    /// The nftables table for a pool pair: `inet kennel2_10_213_0_0_16_fd6b_656e_6e65__64`.
+    /// The nftables table for a pool pair: `inet kennel2_10_213_0_0_16_fd6b_656e_6e65___64`.
     static func tableName(_ pool: BlockedDestination, _ pool6: BlockedDestination?) -> String {
         tablePrefix + nftName(pool.description + (pool6.map { "_" + $0.description } ?? ""))
     }
@@ -25,13 +25,9 @@ extension BridgeNetwork {
     /// and no new connection from outside into a sandbox. Tables of different pools in one
     /// host add up without contradicting each other.
     static func ensureHostForwarding(pool: BlockedDestination, pool6: BlockedDestination?) throws(LaunchError) {
-        try step("enable forwarding", "/proc/sys/net/ipv4/ip_forward") { () throws(Errno) in
-            if (try? FD.readFile("/proc/sys/net/ipv4/ip_forward")) != Array("1\n".utf8) {
-                try FD.writeFile("/proc/sys/net/ipv4/ip_forward", "1")
-            }
-        }
+        // The table first, forwarding after: never a moment of forwarding without the drops.
         let table = tableName(pool, pool6)
-        if try nftTableExists(table) { return }
+        if try nftTableExists(table) { return try enableIPv4Forwarding() }
         let blocked = BlockedDestination.defaults.filter { $0.family == .ipv4 }.map(\.description).joined(separator: ", ")
         let blocked6 = BlockedDestination.defaults.filter { $0.family == .ipv6 }.map(\.description).joined(separator: ", ")
         let kn = linkPrefix + "*"
@@ -63,6 +59,15 @@ extension BridgeNetwork {
         }
 
         """)
+        try enableIPv4Forwarding()
+    }
+
+    static func enableIPv4Forwarding() throws(LaunchError) {
+        try step("enable forwarding", "/proc/sys/net/ipv4/ip_forward") { () throws(Errno) in
+            if (try? FD.readFile("/proc/sys/net/ipv4/ip_forward")) != Array("1\n".utf8) {
+                try FD.writeFile("/proc/sys/net/ipv4/ip_forward", "1")
+            }
+        }
     }
 
     /// True if the table `inet NAME` exists in this network namespace (asked over netlink: no
