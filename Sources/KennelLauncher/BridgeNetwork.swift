@@ -38,7 +38,7 @@ struct BridgeNetwork {
     static let lockPath = Launch.stateDirectory + "/network.lock"
     /// Host ends are `kn-` and the sandbox id (15 characters, the kernel's limit).
     static let linkPrefix = "kn-"
-    /// The pools' nftables tables: `kennel2_10_213_0_0_16_fd6b_656e_6e65__64`. The number
+    /// The pools' nftables tables: `kennel2_10_213_0_0_16_fd6b_656e_6e65___64`. The number
     /// changes with the rules, so a table from an older kennel is never mistaken for a current
     /// one.
     static let tablePrefix = "kennel2_"

@@ -11,7 +11,7 @@ import KennelSystem
 struct Kennel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kennel",
-        abstract: "Run a command in a sandbox: its own user, mount, pid, uts, ipc, cgroup and network namespaces.",
+        abstract: "Run a command in a sandbox: its own user, mount, pid, uts, ipc, cgroup, network and (where the kernel has it) time namespaces.",
         discussion: """
         Container uids 0-65535 land on unprivileged host uids (container 1000 is host 200001 by default); capabilities are Docker's default 14; seccomp is Docker's default policy; no_new_privs is on unless --allow-setuid. The embedded root is the host's / read-only, with private /tmp, /dev and /proc, and the host's /root, /home and /run hidden.
 
