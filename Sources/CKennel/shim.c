@@ -58,7 +58,6 @@ int kennel_wexitstatus(int status) { return WEXITSTATUS(status); }
 int kennel_wifsignaled(int status) { return WIFSIGNALED(status); }
 int kennel_wtermsig(int status) { return WTERMSIG(status); }
 int kennel_sethostname(const char *name, size_t len) { return sethostname(name, len); }
-int kennel_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 int kennel_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int kennel_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 long kennel_fstatfs_type(int fd) { struct statfs s; return fstatfs(fd, &s) == 0 ? (long)s.f_type : -1; }

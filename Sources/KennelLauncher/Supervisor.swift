@@ -242,10 +242,9 @@ public enum Supervisor {
             try Mounts.pivotIntoCurrentDirectory()
         }
 
-        // 5. Loopback up, and the blocked destinations.
-        try step("bring up", "lo") { () throws(Errno) in try Loopback.bringUp() }
-        // Blocked destinations: prohibit routes in a network namespace the sandbox can never
-        // reconfigure (it is owned by the host user namespace).
+        // 5. Loopback up, and the blocked destinations: prohibit routes in a network namespace
+        //    the sandbox can never reconfigure (it is owned by the host user namespace). One
+        //    rtnetlink socket for both, closed before pid 1 is cloned.
         try BlockedRoutes.install(plan.blocked)
         try bridge?.attach()
 

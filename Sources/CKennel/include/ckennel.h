@@ -69,8 +69,6 @@ enum {
     KENNEL_SPLICE_F_MOVE = 1,
     KENNEL_SPLICE_F_NONBLOCK = 2,
     KENNEL_F_SETPIPE_SZ = 1031,
-    KENNEL_SIOCGIFFLAGS = 0x8913,
-    KENNEL_SIOCSIFFLAGS = 0x8914,
 };
 
 // unshare(2) and setns(2) are declared by glibc only under _GNU_SOURCE.
@@ -97,8 +95,6 @@ int kennel_openat2(int dfd, const char *path, uint64_t flags, uint64_t mode, uin
 int kennel_wexitstatus(int status);
 int kennel_wifsignaled(int status);
 int kennel_wtermsig(int status);
-// ioctl(2) is variadic in glibc; this passes one pointer argument.
-int kennel_ioctl_ptr(int fd, unsigned long request, void *arg);
 // setresuid(2)/setresgid(2) are declared only under _GNU_SOURCE.
 int kennel_setresuid(uid_t r, uid_t e, uid_t s);
 int kennel_setresgid(gid_t r, gid_t e, gid_t s);
