@@ -44,17 +44,17 @@ struct RootBuilder {
                 try Mounts.setAttributes(tree, set: attributes(s.flags), recursive: true)
             }
             let isDirectory = try step("stat", source) { () throws(Errno) in (try FD.fstat(tree).st_mode & S_IFMT) == S_IFDIR }
-            guard let target = try openTarget(s, createAs: isDirectory ? .directory : .file) else { return }
+            let target = try openTarget(s, createAs: isDirectory ? .directory : .file).fd
             defer { FD.close(target) }
             try step(stepName, s.target) { () throws(Errno) in try Mounts.attach(tree, onto: target) }
 
         case .fileSystem(let type, let options):
-            guard let target = try openTarget(s, createAs: .directory) else { return }
+            let target = try openTarget(s, createAs: .directory).fd
             defer { FD.close(target) }
             try mountNew(type, options: options.map { ($0.key, $0.value) }, flags: s.flags, onto: target, at: s.target)
 
         case .file(let contents):
-            guard let target = try openTarget(s, createAs: .file) else { return }
+            let target = try openTarget(s, createAs: .file).fd
             defer { FD.close(target) }
             try step("mount file on", s.target) { () throws(Errno) in
                 let fs = try Mounts.newFileSystem("tmpfs", options: [("size", "64k"), ("mode", "755")], attributes: [])
@@ -70,9 +70,7 @@ struct RootBuilder {
             }
 
         case .procfs:
-            guard let target = try openTarget(s, createAs: nil) else {
-                throw LaunchError("mount target", s.target, Errno(rawValue: ENOENT), detail: "the root has no /proc directory")
-            }
+            let target = try openTarget(s, createAs: nil).fd
             defer { FD.close(target) }
             guard let pidNamespace else { throw LaunchError("mount procfs on", s.target, Errno(rawValue: EINVAL)) }
             try step("mount proc on", s.target) { () throws(Errno) in
@@ -84,10 +82,9 @@ struct RootBuilder {
             try verifyProc(at: s.target)
 
         case .mask:
-            guard let target = try openTarget(s, createAs: nil) else { return }
+            guard let (target, mode) = try openTargetIfPresent(s) else { return }
             defer { FD.close(target) }
-            let isDirectory = try step("stat", s.target) { () throws(Errno) in (try FD.fstat(target).st_mode & S_IFMT) == S_IFDIR }
-            if isDirectory {
+            if (mode & S_IFMT) == S_IFDIR {
                 try mountNew("tmpfs", options: [("size", "0"), ("mode", "555")], flags: [.readOnly, .noSuid, .noDev, .noExec],
                              onto: target, at: s.target)
             } else {
@@ -97,7 +94,7 @@ struct RootBuilder {
             }
 
         case .readOnlyRebind:
-            guard let target = try openTarget(s, createAs: nil) else { return }
+            guard let target = try openTargetIfPresent(s)?.fd else { return }
             defer { FD.close(target) }
             try step("remount read-only", s.target) { () throws(Errno) in
                 let tree = try Mounts.cloneTree(dir: target, path: "", recursive: true)
@@ -161,30 +158,45 @@ struct RootBuilder {
 
     enum Creation { case directory, file }
 
-    /// Opens the mount target as O_PATH. Missing targets are created when the step allows it
-    /// (and the parent is writable, e.g. a tmpfs), skipped for masks, an error otherwise.
-    private func openTarget(_ s: MountStep, createAs kind: Creation?) throws(LaunchError) -> Int32? {
+    /// Opens the mount target as O_PATH, with its file type. A missing target is created when
+    /// the step allows it (and the parent is writable, e.g. a tmpfs), an error otherwise.
+    private func openTarget(_ s: MountStep, createAs kind: Creation?) throws(LaunchError) -> (fd: Int32, mode: mode_t) {
         let opened: Int32
         do {
             opened = try InRoot.openPath(root, s.target)
         } catch let e where e == .noSuchFileOrDirectory {
-            switch s.kind {
-            case .mask, .readOnlyRebind: return nil
-            default: break
-            }
             guard s.createTarget, let kind else { throw LaunchError("mount target", s.target, e) }
             try create(s.target, as: kind)
             opened = try step("open mount target", s.target) { () throws(Errno) in try InRoot.openPath(root, s.target) }
         } catch {
             throw LaunchError("open mount target", s.target, error)
         }
-        let st = try step("stat", s.target) { () throws(Errno) in try FD.fstat(opened) }
+        return try notALink(opened, s)
+    }
+
+    /// The same for masks and read-only rebinds: a path this root does not have is skipped.
+    private func openTargetIfPresent(_ s: MountStep) throws(LaunchError) -> (fd: Int32, mode: mode_t)? {
+        let opened: Int32
+        do {
+            opened = try InRoot.openPath(root, s.target)
+        } catch let e where e == .noSuchFileOrDirectory {
+            return nil
+        } catch {
+            throw LaunchError("open mount target", s.target, error)
+        }
+        return try notALink(opened, s)
+    }
+
+    /// `fd` with its file type; a symlink (opened as the link itself) is refused and closed.
+    private func notALink(_ fd: Int32, _ s: MountStep) throws(LaunchError) -> (fd: Int32, mode: mode_t) {
+        let st: stat
+        do { st = try FD.fstat(fd) } catch { FD.close(fd); throw LaunchError("stat", s.target, error) }
         if (st.st_mode & S_IFMT) == S_IFLNK {
-            FD.close(opened)
+            FD.close(fd)
             throw LaunchError("mount target", s.target, Errno(rawValue: ELOOP),
                               detail: "is a symbolic link; kennel never mounts through links in the sandbox root")
         }
-        return opened
+        return (fd, st.st_mode)
     }
 
     private func create(_ path: String, as kind: Creation) throws(LaunchError) {
