@@ -138,14 +138,9 @@ extension BridgeNetwork {
         var removed: [String] = [], restored: [String] = []
         // Markers whose guard table is gone (a flushed ruleset) still mean kennel's forwarding:
         // off when no sandbox is left, or the guard put back while sandboxes run.
-        if let dir = opendir(Launch.stateDirectory) {
+        do {
             let prefix = String(uplinkMarkerPrefix().dropFirst(Launch.stateDirectory.count + 1))
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                let n = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if n.hasPrefix(prefix) { names.append(String(n.dropFirst(prefix.count))) }
-            }
-            closedir(dir)
+            let names = FD.directoryEntries(Launch.stateDirectory).filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
             let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
             for uplink in names where !guards.contains(uplinkGuardPrefix + uplink) {
                 if links.isEmpty {

@@ -137,11 +137,8 @@ public enum Preparation {
     }
 
     static func thermalThrottleDirs() -> [String] {
-        guard let dir = opendir("/sys/devices/system/cpu") else { return [] }
-        defer { closedir(dir) }
         var out: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        for name in FD.directoryEntries("/sys/devices/system/cpu") {
             // Bytes, not Characters: Character.isNumber consults the Unicode tables, whose first
             // use costs a launch hundreds of microseconds of page faults.
             guard name.hasPrefix("cpu"), name.utf8.count > 3, name.utf8.dropFirst(3).allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { continue }
@@ -150,6 +147,7 @@ public enum Preparation {
         }
         return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
+
 
     /// True if the kernel runs x32 system calls, found by making one. Not when kennel already
     /// runs under a seccomp filter (a service's `SystemCallArchitectures=native`, a container):

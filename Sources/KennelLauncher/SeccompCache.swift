@@ -36,24 +36,16 @@ enum SeccompCache {
         for dir in [Launch.stateDirectory, directory] where access(dir, F_OK) != 0 {
             _ = mkdir(dir, dir == directory ? 0o700 : 0o711)
         }
-        let tmp = path + ".tmp-\(getpid())"
-        guard let fd = try? FD.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o600) else { return }
-        let ok = (try? FD.writeAll(fd, bytes)) != nil
-        FD.close(fd)
-        if !ok || rename(tmp, path) != 0 { unlink(tmp) }
+        _ = try? FD.writeFileAtomically(path, bytes, mode: 0o600)
     }
 
     /// Keeps the cache bounded: removes the least recently written entries beyond `capacity`.
     static func prune() {
-        guard let dir = opendir(directory) else { return }
         var entries: [(mtime: Int, name: String)] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            guard name.hasPrefix("seccomp-") else { continue }
+        for name in FD.directoryEntries(directory) where name.hasPrefix("seccomp-") {
             var st = stat()
             if stat(directory + "/" + name, &st) == 0 { entries.append((st.st_mtim.tv_sec, name)) }
         }
-        closedir(dir)
         guard entries.count > capacity else { return }
         for old in entries.sorted(by: { $0.mtime < $1.mtime }).prefix(entries.count - capacity) {
             unlink(directory + "/" + old.name)

@@ -59,8 +59,7 @@ public enum Supervisor {
         do throws(LaunchError) {
             try bridge?.finishHostSide()
         } catch {
-            Proc.send(SIGKILL, to: initPid)
-            _ = try? Proc.wait(initPid)
+            killAndReap(initPid)
             throw error
         }
         FD.close(channel.child)
@@ -72,8 +71,7 @@ public enum Supervisor {
             try Namespaces.writeIDMaps(pid: initPid, uidMap: plan.mapping.mapLine, gidMap: plan.mapping.mapLine)
             try SocketPair.send(channel.parent, "maps")
         } catch {
-            Proc.send(SIGKILL, to: initPid)
-            _ = try? Proc.wait(initPid)
+            killAndReap(initPid)
             throw LaunchError("write uid_map/gid_map", "/proc/\(initPid)", error)
         }
 
@@ -144,8 +142,7 @@ public enum Supervisor {
             do throws(LaunchError) {
                 try relay.service(fds[1...])
             } catch {
-                Proc.send(SIGKILL, to: initPid)
-                _ = try? Proc.wait(initPid)
+                killAndReap(initPid)
                 throw error
             }
             if fds[0].revents != 0 {
@@ -284,8 +281,7 @@ public enum Supervisor {
             returned = true
             try returnToHost(hostMounts, hostNetwork, workingDirectory, children: [hostPids] + (hostTime.map { [$0] } ?? []))
         } catch {
-            Proc.send(SIGKILL, to: pid)
-            _ = try? Proc.wait(pid)
+            killAndReap(pid)
             if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
             throw error
         }
@@ -302,6 +298,13 @@ public enum Supervisor {
         try step("setns", "host mount namespace") { () throws(Errno) in try Namespaces.enter(mounts) }
         try step("setns", "host network namespace") { () throws(Errno) in try Namespaces.enter(network) }
         try step("fchdir", "working directory") { () throws(Errno) in _ = try retrying { fchdir(cwd) } }
+    }
+
+    /// Ends a sandbox that failed to start: SIGKILL to its pid 1 (the pid namespace goes with
+    /// it), then reaps it.
+    private static func killAndReap(_ pid: pid_t) {
+        Proc.send(SIGKILL, to: pid)
+        _ = try? Proc.wait(pid)
     }
 
     static func printError(_ e: LaunchError) {
@@ -343,12 +346,9 @@ public enum Supervisor {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var data = try? encoder.encode(status) else { return }
         data.append(0x0a)
-        let tmp = path + ".tmp-\(getpid())"
         do throws(Errno) {
-            try FD.writeFile(tmp, String(decoding: data, as: UTF8.self), create: true, mode: 0o644)
-            if rename(tmp, path) != 0 { throw Errno(rawValue: errno) }
+            try FD.writeFileAtomically(path, Array(data), mode: 0o644)
         } catch {
-            unlink(tmp)
             printError(LaunchError("write status", path, error))
         }
     }

@@ -56,6 +56,33 @@ public enum FD {
         try writeAll(fd, contents)
     }
 
+    /// Writes `bytes` to a temporary file beside `path` and renames it over `path`: readers
+    /// see the old contents or the new, never a part. The temporary file goes on failure.
+    public static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(Errno) {
+        let tmp = path + ".tmp-\(getpid())"
+        do throws(Errno) {
+            let fd = try open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
+            defer { close(fd) }
+            try writeAll(fd, bytes)
+            if rename(tmp, path) != 0 { throw Errno(rawValue: errno) }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    /// The names in directory `path` (without . and ..); empty if it cannot be read.
+    public static func directoryEntries(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// Marks every descriptor from `first` up close-on-exec: they stay usable for error
     /// reporting until execve, and none of them reaches the payload.
     public static func closeOnExecFrom(_ first: UInt32) throws(Errno) {
