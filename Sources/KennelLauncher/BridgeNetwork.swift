@@ -31,6 +31,7 @@ struct BridgeNetwork {
     }
     /// A NETLINK_ROUTE socket made in the host's network namespace (it stays bound there).
     private var hostNetlink: Rtnetlink
+    /// The host's network namespace (the supervisor's fd; not closed here).
     private let hostNetwork: Int32
     /// The allocation lock, held from choosing the /30 until the host end holds its address.
     private var lock: Int32
@@ -45,7 +46,8 @@ struct BridgeNetwork {
 
     /// In the host's network namespace, before the sandbox exists: take the allocation lock,
     /// choose a /30 no kennel host end holds, and make sure the host forwards and masquerades.
-    static func prepare(_ plan: LaunchPlan, pool: BlockedDestination) throws(LaunchError) -> BridgeNetwork {
+    /// `hostNetwork`: an fd to the host's network namespace, the caller's (it outlives this).
+    static func prepare(_ plan: LaunchPlan, pool: BlockedDestination, hostNetwork: Int32) throws(LaunchError) -> BridgeNetwork {
         let lock = try step("open", lockPath) { () throws(Errno) in try FD.open(lockPath, O_RDWR | O_CREAT, mode: 0o600) }
         var ok = false
         defer { if !ok { FD.close(lock) } }
@@ -88,13 +90,6 @@ struct BridgeNetwork {
                             sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
         }
         let netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
-        let hostNetwork: Int32
-        do throws(Errno) {
-            hostNetwork = try FD.open("/proc/self/ns/net", O_RDONLY)
-        } catch {
-            netlink.close()
-            throw LaunchError("open", "/proc/self/ns/net", error)
-        }
         ok = true
         let defaults = Set(BlockedDestination.defaults.map(BlockedDestination.key))
         let extra = plan.blocked.filter { !defaults.contains(BlockedDestination.key($0)) }
@@ -185,7 +180,6 @@ struct BridgeNetwork {
         if let extraTable { _ = try? BridgeNetwork.runNft("delete table inet \(extraTable)\n") }
         extraTable = nil
         hostNetlink.close()
-        FD.close(hostNetwork)
     }
 
     /// Every address (IPv4 as 4 bytes, IPv6 as 16) of every host interface, with its name.

@@ -34,28 +34,29 @@ public enum Supervisor {
         // Published ports are bound first, on the host: a port in use fails before anything
         // exists. The relay runs in the wait loop below, once the payload started.
         var relay: PortRelay?
-        var hostNetwork: Int32 = -1
+        // The host's network namespace, opened once: the relay, the bridge and step 9 use it.
+        let hostNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in try FD.open("/proc/self/ns/net", O_RDONLY) }
         var sandboxNetwork: Int32 = -1
         var stagingMounts: Int32 = -1
         defer {
             if stagingMounts >= 0 { FD.close(stagingMounts) }
             relay?.closeAll()
-            if hostNetwork >= 0 { FD.close(hostNetwork) }
+            FD.close(hostNetwork)
             if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
         }
         if !plan.publish.isEmpty {
-            hostNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in try FD.open("/proc/self/ns/net", O_RDONLY) }
             relay = try PortRelay(plan.publish, hostNetwork: hostNetwork)
         }
         // --net bridge: the veth pair and its /30 are made on the host first.
         var bridge: BridgeNetwork?
         if plan.network == .bridge {
             guard let pool = plan.subnet else { throw LaunchError("plan", "--subnet", Errno(rawValue: EINVAL)) }
-            bridge = try BridgeNetwork.prepare(plan, pool: pool)
+            bridge = try BridgeNetwork.prepare(plan, pool: pool, hostNetwork: hostNetwork)
         }
         defer { bridge?.finish() }
         let initPid: pid_t
-        (initPid, sandboxNetwork, stagingMounts) = try createSandbox(launch, channel: channel, keepNetwork: relay != nil, bridge: &bridge)
+        (initPid, sandboxNetwork, stagingMounts) = try createSandbox(launch, channel: channel, hostNetwork: hostNetwork,
+                                                                     keepNetwork: relay != nil, bridge: &bridge)
         do throws(LaunchError) {
             try bridge?.finishHostSide()
         } catch {
@@ -157,13 +158,11 @@ public enum Supervisor {
     /// supervisor is back in the host's mount and network namespaces when this returns.
     /// Returns init's pid, an fd to the sandbox's network namespace when `keepNetwork`, and an
     /// fd holding the staging mount namespace (see `run` for when it is let go).
-    private static func createSandbox(_ launch: Launch, channel: SocketPair, keepNetwork: Bool,
+    private static func createSandbox(_ launch: Launch, channel: SocketPair, hostNetwork: Int32, keepNetwork: Bool,
                                       bridge: inout BridgeNetwork?) throws(LaunchError) -> (pid_t, Int32, Int32) {
         let plan = launch.plan
         let hostMounts = try step("open", "/proc/self/ns/mnt") { () throws(Errno) in try FD.open("/proc/self/ns/mnt", O_RDONLY) }
         defer { FD.close(hostMounts) }
-        let hostNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in try FD.open("/proc/self/ns/net", O_RDONLY) }
-        defer { FD.close(hostNetwork) }
         // setns into a mount namespace moves the cwd to its root: remember where we were, so
         // relative paths given by the user (--status-json) still mean what they meant.
         let workingDirectory = try step("open", ".") { () throws(Errno) in try FD.open(".", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
