@@ -99,10 +99,10 @@ def topology(tmp_path):
     every request, and records the destination of every packet it receives."""
     tag = f"{os.getpid() % 100000}"
     host, cloud = f"kt-h{tag}", f"kt-c{tag}"
-    sh("ip", "netns", "add", host)
-    sh("ip", "netns", "add", cloud)
     servers = []
     try:
+        sh("ip", "netns", "add", host)  # inside the try: a failure after it still deletes it
+        sh("ip", "netns", "add", cloud)
         sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-up", "type", "veth", "peer", "name", "kt-down",
            "netns", cloud)
         for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "192.0.2.1/24", "dev", "kt-up"],
@@ -602,14 +602,16 @@ def test_packets_with_a_forged_source_never_leave_the_host(topology, tmp_path):
 @needs_ipv6
 def test_sandboxes_of_two_ipv4_pools_sharing_the_ipv6_pool_get_different_addresses(topology, tmp_path):
     a, sa = start_bridged(topology, tmp_path / "a.json", "sleep", "30")
-    b, sb = start_bridged(topology, tmp_path / "b.json", "sleep", "30", opts=["--subnet", "10.214.0.0/16"])
+    started = [a]
     try:
+        b, sb = start_bridged(topology, tmp_path / "b.json", "sleep", "30", opts=["--subnet", "10.214.0.0/16"])
+        started.append(b)
         addresses = [sh("nsenter", f"--net=/proc/{s['initHostPid']}/ns/net", "ip", "-6", "-o", "addr", "show", "dev",
                         "eth0", "scope", "global").stdout.split()[3] for s in (sa, sb)]
         assert addresses[0] != addresses[1], addresses
         assert all(x.startswith("fd6b:656e:6e65::") and x.endswith("/126") for x in addresses), addresses
     finally:
-        for p in (a, b):
+        for p in started:
             p.terminate()
             p.wait(timeout=20)
 
