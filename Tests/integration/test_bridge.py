@@ -325,10 +325,18 @@ def test_published_port_in_bridge_mode(topology):
                          stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "ready"
+        # 4 MiB both ways, then end of file on both sides: all of it back, and a clean close.
         r = sh("ip", "netns", "exec", topology["host"], "python3", "-c",
-               "import socket; c=socket.create_connection(('127.0.0.1', 18888)); c.sendall(b'ping'); "
-               "c.shutdown(socket.SHUT_WR); print(c.recv(10).decode())")
-        assert r.stdout.strip() == "ping"
+               "import hashlib, os, socket, threading\n"
+               "data = os.urandom(4 << 20)\n"
+               "c = socket.create_connection(('127.0.0.1', 18888))\n"
+               "def send():\n    c.sendall(data); c.shutdown(socket.SHUT_WR)\n"
+               "t = threading.Thread(target=send); t.start()\n"
+               "got = bytearray()\n"
+               "while (d := c.recv(1 << 16)):\n    got += d\n"
+               "t.join()\n"
+               "print(len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())")
+        assert r.stdout.split() == [str(4 << 20), "True"], r.stdout + r.stderr
         assert p.wait(timeout=20) == 0
     finally:
         if p.poll() is None:
