@@ -248,8 +248,11 @@ def test_raw_and_packet_sockets_are_refused_and_imds_sees_nothing(topology):
     res = probe_in_host(topology, "raw_sockets", opts=["--cap-add", "ALL", "--seccomp", "unconfined"])
     assert res == {"packet": 1, "raw": 1, "raw6": 1}, res
     r = run_in_host(topology, "--cap-add", "ALL", "--seccomp", "unconfined", "--", "sh", "-c",
-                    "ip route del 169.254.169.254 2>&1; ip route add 169.254.169.254/32 via 10.213.0.1 2>&1; true")
-    assert r.stdout.count("Operation not permitted") == 2, r.stdout
+                    "ip route del 169.254.169.254 2>&1; ip route add 169.254.169.254/32 via 10.213.0.1 2>&1; "
+                    "ip -6 route del fd00:ec2::254 2>&1; ip rule add from all lookup 100 2>&1; "
+                    "nft add table inet evil 2>&1; true")
+    # Routes of both families, policy rules and nftables: all refused by the kernel.
+    assert r.stdout.count("Operation not permitted") == 5, r.stdout
     assert topology["logs"]["imds"].read_text() == ""
 
 
