@@ -11,14 +11,14 @@ public struct RunArguments: Equatable, Sendable {
 
     /// The raw option values, as either parser collects them, with the CLI's defaults.
     public struct Values: Equatable, Sendable {
-        public var user = "0:0"
+        public var user = SandboxSpec.defaultUser
         public var groupAdd: [String] = []
         public var mapBase = IDMapping.defaultBase
         public var rootfs: String?
         public var bind: [String] = []
         public var tmpfs: [String] = []
         public var workdir: String?
-        public var hostname = "kennel"
+        public var hostname = SandboxSpec.defaultHostname
         public var env: [String] = []
         public var passEnv: [String] = []
         public var capAdd: [String] = []
@@ -31,7 +31,7 @@ public struct RunArguments: Equatable, Sendable {
         public var block: [String] = []
         public var blockEFS: [String] = []
         public var blockFile: [String] = []
-        public var subnet = "10.213.0.0/16"
+        public var subnet = SandboxSpec.defaultSubnet
         public var subnet6 = SandboxSpec.defaultSubnet6
         public var dns: [String] = []
         public var command: [String] = []

@@ -168,7 +168,7 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     }
 
     public var command: [String]
-    public var user: String = "0:0"
+    public var user: String = SandboxSpec.defaultUser
     public var groupAdd: [String] = []
     public var mapBase: UInt32 = IDMapping.defaultBase
     /// nil: the embedded default, the host's `/` read-only with private scratch.
@@ -176,7 +176,7 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     public var binds: [Bind] = []
     public var tmpfs: [Tmpfs] = []
     public var workdir: String?
-    public var hostname: String = "kennel"
+    public var hostname: String = SandboxSpec.defaultHostname
     /// Ordered `KEY=VALUE` pairs added to the clean base environment (later wins).
     public var env: [String] = []
     public var capAdd: [String] = []
@@ -189,9 +189,14 @@ public struct SandboxSpec: Codable, Equatable, Sendable {
     /// Extra destinations to block (`--block CIDR`), and EFS mount targets (`--block-efs IP`).
     public var block: [String] = []
     /// `--net bridge`: the pool sandbox addresses come from, and the DNS servers to use.
-    public var subnet: String = "10.213.0.0/16"
+    public var subnet: String = SandboxSpec.defaultSubnet
     /// `--net bridge`, when the host routes IPv6: the IPv6 pool (one /126 each), or `none`.
     public var subnet6: String = SandboxSpec.defaultSubnet6
+    /// The defaults the command line shows: both parsers take them from here.
+    public static let defaultUser = "0:0"
+    public static let defaultHostname = "kennel"
+    /// A /16 of the 10/8 private space that hosts rarely use.
+    public static let defaultSubnet = "10.213.0.0/16"
     /// A unique-local /64 ("ken" in its global id), far from AWS's fd00:ec2::/32 services.
     public static let defaultSubnet6 = "fd6b:656e:6e65::/64"
     public var dns: [String] = []

@@ -71,7 +71,7 @@ struct Run: ParsableCommand {
         """)
 
     @Option(name: .long, help: ArgumentHelp("Run as UID[:GID] or NAME[:GROUP], resolved in the sandbox root's /etc/passwd and /etc/group. Without a group, the user's /etc/group memberships become supplementary groups (as in Docker).", valueName: "user"))
-    var user: String = "0:0"
+    var user: String = SandboxSpec.defaultUser
 
     @Option(name: .long, help: ArgumentHelp("Add a supplementary group (number or name; repeatable).", valueName: "gid"))
     var groupAdd: [String] = []
@@ -92,7 +92,7 @@ struct Run: ParsableCommand {
     var workdir: String?
 
     @Option(name: .long, help: "Host name inside.")
-    var hostname: String = "kennel"
+    var hostname: String = SandboxSpec.defaultHostname
 
     @Option(name: .long, help: ArgumentHelp("Set a variable (repeatable). The environment is otherwise clean: PATH, HOME, HOSTNAME, TERM.", valueName: "key=value"))
     var env: [String] = []
@@ -116,7 +116,7 @@ struct Run: ParsableCommand {
     var net: String = "none"
 
     @Option(name: .long, help: ArgumentHelp("--net bridge: the IPv4 pool sandbox addresses come from (one /30 each).", valueName: "cidr"))
-    var subnet: String = "10.213.0.0/16"
+    var subnet: String = SandboxSpec.defaultSubnet
 
     @Option(name: .long, help: ArgumentHelp("--net bridge: the IPv6 pool (one /126 each), used when the host has an IPv6 default route; `none` for IPv4 only.", valueName: "cidr"))
     var subnet6: String = SandboxSpec.defaultSubnet6
