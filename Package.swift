@@ -39,6 +39,7 @@ let package = Package(
         ]),
         .testTarget(name: "KennelSpecTests", dependencies: ["KennelSpec"]),
         .testTarget(name: "KennelCLITests", dependencies: ["kennel", "KennelSpec"]),
+        .testTarget(name: "KennelLauncherTests", dependencies: ["KennelLauncher"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -83,3 +83,7 @@ long kennel_signalfd_read(int fd, int *signal, int *code) {
     return n;
 }
 long kennel_splice(int in, int out, size_t length, unsigned int flags) { return (long)splice(in, NULL, out, NULL, length, flags); }
+int kennel_cpus_allowed(void) {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+}

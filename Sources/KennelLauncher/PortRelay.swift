@@ -123,10 +123,10 @@ final class PortRelay {
         self.sandboxNetwork = sandboxNetwork
     }
 
-    /// The descriptors and events to poll for, in the order `service` expects them back.
-    func pollSet() -> [pollfd] {
+    /// Appends the descriptors and events to poll for, in the order `service` expects them back.
+    func appendPollSet(to fds: inout [pollfd]) {
         let accepting = !acceptPaused && connections.count < PortRelay.maxConnections
-        var fds = listeners.map { pollfd(fd: $0.fd, events: accepting ? Int16(POLLIN) : 0, revents: 0) }
+        for l in listeners { fds.append(pollfd(fd: l.fd, events: accepting ? Int16(POLLIN) : 0, revents: 0)) }
         for c in connections {
             var hostEvents: Int32 = 0, sandboxEvents: Int32 = 0
             if c.connecting {
@@ -141,7 +141,6 @@ final class PortRelay {
             fds.append(pollfd(fd: c.host, events: Int16(hostEvents), revents: 0))
             fds.append(pollfd(fd: c.sandbox, events: Int16(sandboxEvents), revents: 0))
         }
-        return fds
     }
 
     /// Acts on what poll reported for `pollSet()`'s descriptors. Throws only if the supervisor

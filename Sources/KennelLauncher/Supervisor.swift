@@ -136,9 +136,19 @@ public enum Supervisor {
     private static func relayAndWait(_ relay: PortRelay, signals: SignalSet, initPid: pid_t) throws(LaunchError) -> Int32 {
         let signalFD = try step("signalfd") { () throws(Errno) in try signals.fileDescriptor() }
         defer { FD.close(signalFD) }
+        var spin = RelaySpin(window: RelaySpin.defaultWindow, cpus: Int(kennel_cpus_allowed()))
+        var fds: [pollfd] = []
         while true {
-            var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)] + relay.pollSet()
-            _ = try step("poll") { () throws(Errno) in try pollDescriptors(&fds, timeout: relay.pollTimeout()) }
+            // One array for the loop's life: a spinning relay polls every few microseconds.
+            fds.removeAll(keepingCapacity: true)
+            fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0))
+            relay.appendPollSet(to: &fds)
+            let spinning = spin.window > 0 && spin.spinning(at: PortRelay.now())
+            let ready = try step("poll") { () throws(Errno) in
+                try pollDescriptors(&fds, timeout: spinning ? 0 : relay.pollTimeout())
+            }
+            if ready == 0 && spinning { continue }
+            if spin.window > 0 && fds[1...].contains(where: { $0.revents != 0 }) { spin.activity(at: PortRelay.now()) }
             // Relay first, so that data in flight when the payload ends still gets through.
             do throws(LaunchError) {
                 try relay.service(fds[1...])

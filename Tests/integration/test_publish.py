@@ -4,6 +4,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -69,7 +70,6 @@ def test_published_port_with_nothing_listening_inside_closes_the_connection():
     p = subprocess.Popen([KENNEL, "run", "--publish", f"{port}:7001", "--", "sleep", "30"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        import time
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -123,11 +123,45 @@ def test_a_client_hanging_up_mid_reply_does_not_kill_kennel():
         c.shutdown(socket.SHUT_WR)
         c.recv(1)
         c.close()
-        import time
         time.sleep(0.5)
         assert p.poll() is None, "kennel died"
         assert roundtrip(port, b"still here") == b"still here"
         p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of a process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_relay_stops_busy_polling_when_the_connection_goes_quiet():
+    # While request and reply follow each other closely the relay polls without sleeping (on
+    # two CPUs or more); once they stop it must go back to sleep: an idle published port costs
+    # kennel no CPU. A relay that kept spinning would burn the whole second.
+    port = free_port()
+    p = echo_sandbox(port, 1)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for _ in range(3000):
+                c.sendall(b".")
+                assert c.recv(1) == b"."
+            before = cpu_seconds(p.pid)
+            time.sleep(1.0)
+            idle = cpu_seconds(p.pid) - before
+            c.sendall(b"x")
+            assert c.recv(1) == b"x"
+            c.shutdown(socket.SHUT_WR)
+            assert c.recv(1) == b""
+        p.wait(timeout=30)
+        assert p.returncode == 0
+        assert idle < 0.2, f"kennel used {idle:.2f} s of CPU while its published port was idle"
     finally:
         if p.poll() is None:
             p.kill()

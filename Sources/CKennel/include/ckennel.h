@@ -112,6 +112,9 @@ int kennel_accept_nonblocking(int listener);
 // does not export. The first makes a close-on-exec, non-blocking signalfd for a mask (so a
 // drain loop ends when none is pending); the second reads one
 // record and hands back its signal number and si_code (returns read(2)'s result).
+// sched_getaffinity(2) needs _GNU_SOURCE and CPU_COUNT is a macro: how many CPUs this process
+// may run on, or -1.
+int kennel_cpus_allowed(void);
 int kennel_signalfd(const void *mask);
 long kennel_signalfd_read(int fd, int *signal, int *code);
 // splice(2) is declared only under _GNU_SOURCE; offsets are always NULL here (sockets, pipes).
