@@ -20,10 +20,10 @@ extension BridgeNetwork {
     /// only.
     static func ipv6Uplink() -> String? {
         guard let bytes = try? FD.readFile("/proc/net/ipv6_route") else { return nil }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+        for line in TextFields.lines(String(decoding: bytes, as: UTF8.self)) {
             // destination, prefix length, source, source length, next hop, metric, refs, use, flags, device
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count == 10, f[1] == "00", f[0].allSatisfy({ $0 == "0" }), f[9] != "lo",
+            let f = TextFields.fields(line)
+            guard f.count == 10, f[1] == "00", f[0].utf8.allSatisfy({ $0 == UInt8(ascii: "0") }), f[9] != "lo",
                   let flags = UInt32(f[8], radix: 16), flags & 0x0200 /* RTF_REJECT */ == 0 else { continue }
             return String(f[9])
         }

@@ -127,8 +127,8 @@ public enum Preparation {
     /// The flag: the text is /etc/resolv.conf itself, a regular file.
     static func hostResolvConf() -> (String, Bool) {
         let main = (try? FD.readFile("/etc/resolv.conf")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let servers = main.split(separator: "\n").filter { $0.hasPrefix("nameserver") }
-        if !servers.isEmpty && servers.allSatisfy({ $0.contains(" 127.") || $0.hasSuffix(" ::1") }),
+        let servers = ResolvConf.nameservers(main)
+        if !servers.isEmpty && servers.allSatisfy(ResolvConf.isLoopback),
            let upstream = try? FD.readFile("/run/systemd/resolve/resolv.conf") {
             return (String(decoding: upstream, as: UTF8.self), false)
         }

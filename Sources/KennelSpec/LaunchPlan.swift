@@ -171,21 +171,14 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         if !dns.isEmpty {
             var out = ""
             for ip in dns {
-                guard !ip.contains("/"), (try? BlockedDestination(cidr: ip)) != nil else {
+                guard !ip.utf8.contains(UInt8(ascii: "/")), (try? BlockedDestination(cidr: ip)) != nil else {
                     throw .malformedOption(option: "--dns", value: ip, expected: "an IP address")
                 }
                 out += "nameserver \(ip)\n"
             }
             return out
         }
-        var out = ""
-        for line in host.split(separator: "\n") {
-            let words = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard let key = words.first else { continue }
-            if key == "nameserver", words.count > 1, words[1].hasPrefix("127.") || words[1] == "::1" { continue }
-            if ["nameserver", "search", "options", "domain"].contains(String(key)) { out += line + "\n" }
-        }
-        return out
+        return ResolvConf.filtered(host)
     }
 
     /// A bridge address pool: of `family`, at most /`smallest`, clear of reserved space.
