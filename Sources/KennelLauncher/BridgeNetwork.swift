@@ -57,8 +57,11 @@ struct BridgeNetwork {
         let blocks = UInt32(1) << (30 - UInt32(pool.prefixLength))
         // The pool must not overlap anything the host itself holds: its /30 routes would
         // capture the host's own traffic.
-        // One dump of the host's addresses (each getifaddrs is a netlink round trip or two).
-        let addresses = hostAddresses()
+        // One dump of the host's addresses, over the socket that configures the host end later.
+        var netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
+        var netlinkKept = false
+        defer { if !netlinkKept { netlink.close() } }
+        let addresses = try step("list addresses", "host") { () throws(Errno) in try hostAddresses(&netlink) }
         let ours = addresses.filter { $0.name.hasPrefix(BridgeNetwork.linkPrefix) }.map(\.address)
         if addresses.contains(where: { pool.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
             throw LaunchError("--subnet", pool.description, Errno(rawValue: EADDRINUSE),
@@ -89,8 +92,8 @@ struct BridgeNetwork {
             ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
                             sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
         }
-        let netlink = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
         ok = true
+        netlinkKept = true
         let defaults = Set(BlockedDestination.defaults.map(BlockedDestination.key))
         let extra = plan.blocked.filter { !defaults.contains(BlockedDestination.key($0)) }
         return BridgeNetwork(hostName: BridgeNetwork.linkPrefix + plan.id, extraBlocks: extra, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
@@ -125,14 +128,14 @@ struct BridgeNetwork {
             let index = try hostNetlink.linkIndex(name: hostName)
             try hostNetlink.addAddress(hostAddress, prefixLength: 30, interface: index)
             if let ipv6 { try hostNetlink.addAddress(ipv6.hostAddress, prefixLength: 126, interface: index) }
-            try hostNetlink.setUp(interface: index)
+            try hostNetlink.setUp(interface: index, linkLocalIPv6: ipv6 != nil)
         }
         releaseLock()  // the /30 is visibly taken now
         try step("configure", "eth0") { () throws(Errno) in
             let index = try inside.linkIndex(name: "eth0")
             try inside.addAddress(sandboxAddress, prefixLength: 30, interface: index)
             if let ipv6 { try inside.addAddress(ipv6.sandboxAddress, prefixLength: 126, interface: index) }
-            try inside.setUp(interface: index)
+            try inside.setUp(interface: index, linkLocalIPv6: ipv6 != nil)
             try inside.addDefaultRoute(gateway: hostAddress, interface: index)
             if let ipv6 { try inside.addDefaultRoute(gateway: ipv6.hostAddress, interface: index) }
         }
@@ -183,27 +186,20 @@ struct BridgeNetwork {
     }
 
     /// Every address (IPv4 as 4 bytes, IPv6 as 16) of every host interface, with its name.
-    static func hostAddresses() -> [(name: String, address: [UInt8])] {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0 else { return [] }
-        defer { freeifaddrs(list) }
-        var out: [(name: String, address: [UInt8])] = []
-        var p = list
-        while let entry = p {
-            defer { p = entry.pointee.ifa_next }
-            guard let name = entry.pointee.ifa_name, let addr = entry.pointee.ifa_addr else { continue }
-            switch Int32(addr.pointee.sa_family) {
-            case AF_INET:
-                let bytes = addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
-                out.append((String(cString: name), bytes))
-            case AF_INET6:
-                let bytes = addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
-                out.append((String(cString: name), bytes))
-            default:
-                continue
-            }
+    /// IPv4 addresses carry their link's name; an IPv6 address takes it from an IPv4 address
+    /// on the same link (every kennel host end has one) or else asks the kernel by index.
+    static func hostAddresses(_ netlink: inout Rtnetlink) throws(Errno) -> [(name: String, address: [UInt8])] {
+        let all = try netlink.addresses()
+        var names: [Int32: String] = [:]
+        for a in all { if let label = a.label, names[a.interface] == nil { names[a.interface] = label } }
+        return all.map { a in
+            if let name = names[a.interface] { return (name, a.address) }
+            var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+            let found = if_indextoname(UInt32(bitPattern: a.interface), &buffer) != nil
+            let name = found ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            names[a.interface] = name
+            return (name, a.address)
         }
-        return out
     }
 
     static func bytes(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }

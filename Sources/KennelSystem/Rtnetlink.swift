@@ -71,11 +71,18 @@ public struct Rtnetlink {
         return index
     }
 
-    /// Sets a link up.
-    public mutating func setUp(interface index: Int32) throws(Errno) {
+    /// Sets a link up. Without `linkLocalIPv6`, the kernel generates no IPv6 address for it
+    /// (IFLA_INET6_ADDR_GEN_MODE none, in the same request, so none exists even for a
+    /// moment): no link-local address, no duplicate address detection, no multicast
+    /// listener reports, for a link that carries no IPv6.
+    public mutating func setUp(interface index: Int32, linkLocalIPv6: Bool = true) throws(Errno) {
         let iffUp: UInt32 = 1
-        try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.ack,
-                    payload: Rtnetlink.ifinfomsg(index: index, flags: iffUp, change: iffUp))
+        var payload = Rtnetlink.ifinfomsg(index: index, flags: iffUp, change: iffUp)
+        if !linkLocalIPv6 {
+            let inet6 = Rtnetlink.attribute(8 /* IFLA_INET6_ADDR_GEN_MODE */, [1 /* IN6_ADDR_GEN_MODE_NONE */])
+            payload += Rtnetlink.attribute(26 /* IFLA_AF_SPEC */, Rtnetlink.attribute(UInt16(AF_INET6), inet6))
+        }
+        try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.ack, payload: payload)
     }
 
     // MARK: addresses
@@ -91,6 +98,45 @@ public struct Rtnetlink {
         payload += Rtnetlink.attribute(2 /* IFA_LOCAL */, address)
         payload += Rtnetlink.attribute(1 /* IFA_ADDRESS */, address)
         try request(type: 20 /* RTM_NEWADDR */, flags: Rtnetlink.create, payload: payload)
+    }
+
+    /// One address of this namespace: its link's index, the IPv4 label (the link's name, or
+    /// an alias that starts with it; IPv6 addresses have none) and the address, 4 or 16 bytes.
+    public struct Address {
+        public let interface: Int32
+        public let label: String?
+        public let address: [UInt8]
+    }
+
+    /// Every address in this socket's network namespace, from one RTM_GETADDR dump (cheaper
+    /// than getifaddrs(3), which also dumps every link with its statistics).
+    public mutating func addresses() throws(Errno) -> [Address] {
+        var out: [Address] = []
+        // struct ifaddrmsg: family (AF_UNSPEC: both), prefixlen, flags, scope; u32 index.
+        try request(type: 22 /* RTM_GETADDR */, flags: Rtnetlink.dump, payload: [0, 0, 0, 0, 0, 0, 0, 0]) { reply in
+            let m = Array(reply)
+            guard m.count >= 24 else { return }
+            let family = Int32(m[16]), index = Int32(bitPattern: Rtnetlink.u32(m, 20))
+            var local: [UInt8]?, address: [UInt8]?, label: String?
+            var offset = 24
+            while offset + 4 <= m.count {
+                let length = Int(Rtnetlink.u16(m, offset)), type = Rtnetlink.u16(m, offset + 2)
+                guard length >= 4, offset + length <= m.count else { break }
+                let value = Array(m[offset + 4 ..< offset + length])
+                switch type {
+                case 1 /* IFA_ADDRESS */: address = value
+                case 2 /* IFA_LOCAL */: local = value
+                case 3 /* IFA_LABEL */: label = String(decoding: value.prefix { $0 != 0 }, as: UTF8.self)
+                default: break
+                }
+                offset += (length + 3) & ~3
+            }
+            // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on a
+            // point-to-point link); IPv6 sends IFA_ADDRESS only.
+            guard let a = local ?? address, a.count == (family == AF_INET ? 4 : 16) else { return }
+            out.append(Address(interface: index, label: label, address: a))
+        }
+        return out
     }
 
     // MARK: wire format
@@ -111,8 +157,11 @@ public struct Rtnetlink {
 
     static let ack: UInt16 = 0x1 | 0x4  // REQUEST | ACK
     static let create: UInt16 = ack | 0x400 | 0x200  // REQUEST | ACK | CREATE | EXCL
+    static let dump: UInt16 = 0x1 | 0x300  // REQUEST | DUMP (ends with NLMSG_DONE)
 
-    /// Sends one request and waits for its acknowledgement (NLMSG_ERROR with error 0).
+    /// Sends one request and waits for its acknowledgement (NLMSG_ERROR with error 0), or for
+    /// the end of a dump (NLMSG_DONE); every other reply goes to `onReply`.
+
     private mutating func request(type: UInt16, flags: UInt16, payload: [UInt8],
                                   onReply: (ArraySlice<UInt8>) -> Void = { _ in }) throws(Errno) {
         let seq = sequence
@@ -129,7 +178,7 @@ public struct Rtnetlink {
                 let length = Int(Rtnetlink.u32(reply, offset))
                 let kind = Rtnetlink.u16(reply, offset + 4)
                 let replySeq = Rtnetlink.u32(reply, offset + 8)
-                if kind == 2 /* NLMSG_ERROR */ && replySeq == seq && offset + 20 <= n {
+                if (kind == 2 /* NLMSG_ERROR */ || kind == 3 /* NLMSG_DONE */) && replySeq == seq && offset + 20 <= n {
                     let error = Int32(bitPattern: Rtnetlink.u32(reply, offset + 16))
                     if error == 0 { return }
                     throw Errno(rawValue: -error)
