@@ -447,6 +447,27 @@ def test_gc_removes_a_sigkilled_sandboxs_own_table(topology, tmp_path):
     assert "kennel2" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
 
 
+def test_a_bridged_launch_sigkilled_at_any_point_leaves_nothing(topology):
+    # SIGKILL at staggered moments of the set-up: holding the allocation lock, with the pair
+    # half configured, while the sandbox's own host-side table is made, or once it runs. The
+    # next launch must still get an address, and after `kennel gc` nothing of them is left.
+    host = topology["host"]
+    for i in range(16):
+        p = subprocess.Popen(["ip", "netns", "exec", host, KENNEL, "run", "--net", "bridge",
+                              "--block", "198.51.100.7/32", "--", "sleep", "30"])
+        time.sleep(i * 0.002)
+        p.kill()  # `ip netns exec` execs kennel: this is kennel's pid
+        p.wait(timeout=20)
+    r = run_in_host(topology, "--", "true")
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 10
+    while "kn-" in host_links(topology) or "10.213." in sh("ip", "netns", "exec", host, "ip", "-br", "addr").stdout:
+        assert time.monotonic() < deadline, host_links(topology)
+        time.sleep(0.1)
+    sh("ip", "netns", "exec", host, KENNEL, "gc")
+    assert "kennel2" not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
+
+
 def test_sandboxes_cannot_reach_each_other(topology):
     a = subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge", "--", PYTHON, "-c",
                           "import socket, subprocess\n"
