@@ -28,6 +28,12 @@ struct BridgeNetwork {
         /// The host forwards IPv6 only per interface (`force_forwarding`, Linux 6.17+): the
         /// host end needs it too.
         let perInterface: Bool
+        /// The pair's link-local addresses, fe80::1 (host end) and fe80::2 (sandbox end).
+        /// Neighbour discovery needs one on each end (solicitations are sent from it), and
+        /// kennel owns both ends of the link: given without duplicate address detection, they
+        /// spare each launch the kernel's generated ones and their detection.
+        static let hostLinkLocal: [UInt8] = [0xfe, 0x80] + [UInt8](repeating: 0, count: 13) + [1]
+        static let sandboxLinkLocal: [UInt8] = [0xfe, 0x80] + [UInt8](repeating: 0, count: 13) + [2]
     }
     /// A NETLINK_ROUTE socket made in the host's network namespace (it stays bound there).
     private var hostNetlink: Rtnetlink
@@ -74,7 +80,7 @@ struct BridgeNetwork {
             let a = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             return a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
         })
-        let uplink = plan.subnet6 == nil ? nil : ipv6Uplink()
+        let uplink = plan.subnet6 == nil ? nil : ipv6Uplink(&netlink)
         if let pool6 = plan.subnet6, uplink != nil {
             if addresses.contains(where: { pool6.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
                 throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
@@ -127,15 +133,21 @@ struct BridgeNetwork {
         try step("configure", hostName) { () throws(Errno) in
             let index = try hostNetlink.linkIndex(name: hostName)
             try hostNetlink.addAddress(hostAddress, prefixLength: 30, interface: index)
-            if let ipv6 { try hostNetlink.addAddress(ipv6.hostAddress, prefixLength: 126, interface: index) }
-            try hostNetlink.setUp(interface: index, linkLocalIPv6: ipv6 != nil)
+            if let ipv6 {
+                try hostNetlink.addAddress(ipv6.hostAddress, prefixLength: 126, interface: index)
+                try hostNetlink.addAddress(IPv6Link.hostLinkLocal, prefixLength: 64, interface: index)
+            }
+            try hostNetlink.setUp(interface: index, linkLocalIPv6: false)
         }
         releaseLock()  // the /30 is visibly taken now
         try step("configure", "eth0") { () throws(Errno) in
             let index = try inside.linkIndex(name: "eth0")
             try inside.addAddress(sandboxAddress, prefixLength: 30, interface: index)
-            if let ipv6 { try inside.addAddress(ipv6.sandboxAddress, prefixLength: 126, interface: index) }
-            try inside.setUp(interface: index, linkLocalIPv6: ipv6 != nil)
+            if let ipv6 {
+                try inside.addAddress(ipv6.sandboxAddress, prefixLength: 126, interface: index)
+                try inside.addAddress(IPv6Link.sandboxLinkLocal, prefixLength: 64, interface: index)
+            }
+            try inside.setUp(interface: index, linkLocalIPv6: false)
             try inside.addDefaultRoute(gateway: hostAddress, interface: index)
             if let ipv6 { try inside.addDefaultRoute(gateway: ipv6.hostAddress, interface: index) }
         }
@@ -194,9 +206,7 @@ struct BridgeNetwork {
         for a in all { if let label = a.label, names[a.interface] == nil { names[a.interface] = label } }
         return all.map { a in
             if let name = names[a.interface] { return (name, a.address) }
-            var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
-            let found = if_indextoname(UInt32(bitPattern: a.interface), &buffer) != nil
-            let name = found ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            let name = Rtnetlink.interfaceName(a.interface) ?? ""
             names[a.interface] = name
             return (name, a.address)
         }

@@ -15,10 +15,30 @@ extension BridgeNetwork {
         return Launch.stateDirectory + "/fwd6-\(ns)-"
     }
 
-    /// The interface of the host's IPv6 default route (/proc/net/ipv6_route of the current
-    /// network namespace), or nil when the host does not route IPv6: then sandboxes get IPv4
-    /// only.
-    static func ipv6Uplink() -> String? {
+    /// The interface of the host's IPv6 default route, or nil when the host does not route
+    /// IPv6: then sandboxes get IPv4 only. Asked of the kernel first, for 2000:: (the start of
+    /// global unicast space): a unicast default route with an interface answers at once, no
+    /// route at all means none. Anything else (a more specific route there, several paths, a
+    /// reject route) is settled by reading the route table, /proc/net/ipv6_route, whose
+    /// generation costs a launch ~0.15 ms.
+    static func ipv6Uplink(_ netlink: inout Rtnetlink) -> String? {
+        var probe = [UInt8](repeating: 0, count: 16)
+        probe[0] = 0x20
+        do throws(Errno) {
+            let route = try netlink.routeMatch(probe)
+            if route.prefixLength == 0, route.type == 1 /* RTN_UNICAST */, let index = route.interface,
+               let uplink = Rtnetlink.interfaceName(index), uplink != "lo" {
+                return uplink
+            }
+        } catch where error == .networkUnreachable {
+            return nil
+        } catch {}
+        return ipv6UplinkFromRouteTable()
+    }
+
+    /// The slow path of `ipv6Uplink`: the first IPv6 default route that rejects nothing and
+    /// leaves by an interface other than loopback.
+    static func ipv6UplinkFromRouteTable() -> String? {
         guard let bytes = try? FD.readFile("/proc/net/ipv6_route") else { return nil }
         for line in TextFields.lines(String(decoding: bytes, as: UTF8.self)) {
             // destination, prefix length, source, source length, next hop, metric, refs, use, flags, device

@@ -43,7 +43,40 @@ public struct Rtnetlink {
         try request(type: 24 /* RTM_NEWROUTE */, flags: Rtnetlink.create, payload: payload)
     }
 
+    /// The route the kernel would pick for `destination` (4 or 16 bytes), as it is in the
+    /// table (RTM_GETROUTE with RTM_F_FIB_MATCH): its prefix length, type (1 = unicast) and
+    /// output interface (nil for a multipath route). No route: ENETUNREACH.
+    public mutating func routeMatch(_ destination: [UInt8]) throws(Errno) -> (prefixLength: UInt8, type: UInt8, interface: Int32?) {
+        let family: UInt8 = destination.count == 4 ? UInt8(AF_INET) : UInt8(AF_INET6)
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags.
+        let payload = [family, UInt8(destination.count * 8), 0, 0, 0, 0, 0, 0] + Rtnetlink.host32(0x2000 /* RTM_F_FIB_MATCH */)
+            + Rtnetlink.attribute(1 /* RTA_DST */, destination)
+        var found: (UInt8, UInt8, Int32?)?
+        try request(type: 26 /* RTM_GETROUTE */, flags: Rtnetlink.ack, payload: payload) { reply in
+            let m = Array(reply)
+            guard m.count >= 28 else { return }
+            var oif: Int32?
+            var offset = 28
+            while offset + 4 <= m.count {
+                let length = Int(Rtnetlink.u16(m, offset)), type = Rtnetlink.u16(m, offset + 2)
+                guard length >= 4, offset + length <= m.count else { break }
+                if type == 4 /* RTA_OIF */ && length >= 8 { oif = Int32(bitPattern: Rtnetlink.u32(m, offset + 4)) }
+                offset += (length + 3) & ~3
+            }
+            found = (m[17], m[23], oif)
+        }
+        guard let found else { throw Errno(rawValue: ENETUNREACH) }
+        return (found.0, found.1, found.2)
+    }
+
     // MARK: links
+
+    /// The name of the link with `index` in the current network namespace (if_indextoname).
+    public static func interfaceName(_ index: Int32) -> String? {
+        var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(UInt32(bitPattern: index), &name) != nil else { return nil }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     /// Creates a veth pair: `name` here, `peerName` directly inside the network namespace
     /// `peerNamespace` (an fd to /proc/PID/ns/net), so the peer never exists on the host.
@@ -73,8 +106,8 @@ public struct Rtnetlink {
 
     /// Sets a link up. Without `linkLocalIPv6`, the kernel generates no IPv6 address for it
     /// (IFLA_INET6_ADDR_GEN_MODE none, in the same request, so none exists even for a
-    /// moment): no link-local address, no duplicate address detection, no multicast
-    /// listener reports, for a link that carries no IPv6.
+    /// moment): no generated link-local address and no duplicate address detection for it,
+    /// for a link that carries no IPv6 or whose link-local addresses the caller gives.
     public mutating func setUp(interface index: Int32, linkLocalIPv6: Bool = true) throws(Errno) {
         let iffUp: UInt32 = 1
         var payload = Rtnetlink.ifinfomsg(index: index, flags: iffUp, change: iffUp)
