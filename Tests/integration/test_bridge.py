@@ -522,6 +522,17 @@ def test_ipv4_only_with_subnet6_none_or_without_a_host_ipv6_route(topology):
               "/proc/sys/net/ipv6/conf/kt-up/force_forwarding").stdout.strip() == "0"
 
 
+@needs_ipv6
+def test_the_ipv6_uplink_is_found_behind_a_more_specific_route_too(topology):
+    # kennel asks the kernel which route 2000:: takes; when that is not the default route
+    # itself (here 2000::/3 via the same gateway), it reads the whole route table instead.
+    host = topology["host"]
+    sh("ip", "netns", "exec", host, "ip", "-6", "route", "add", "2000::/3", "via", "2001:db8:1::2")
+    r = run_in_host(topology, "--", "sh", "-c", "ip -6 -o addr show scope global; ip -6 route show default")
+    assert r.returncode == 0, r.stderr
+    assert "fd6b:656e:6e65::" in r.stdout and "default via fd6b:656e:6e65::" in r.stdout, r.stdout
+
+
 ATTEMPT = r'''
 import socket, urllib.request
 for family, addr in ((socket.AF_INET, "169.254.169.254"), (socket.AF_INET, "169.254.170.2"),
