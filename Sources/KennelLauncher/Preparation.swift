@@ -76,9 +76,12 @@ public enum Preparation {
             if let profile {
                 let compiled = try profile.compile(for: target)
                 architectures = compiled.architectures
-                policy = try step("seccomp", "generate policy") { () throws(Errno) in
+                let generated = try step("seccomp", "generate policy") { () throws(Errno) in
                     try FilterBuilder.filter(for: compiled, x32Supported: x32).program()
                 }
+                // Half the instructions for the kernel to load on every launch, when proven
+                // to decide the same (see SeccompCompactor); otherwise libseccomp's own.
+                policy = BPFProgram(bytes: generated).flatMap(SeccompCompactor.compact)?.bytes ?? generated
             }
             let hardening = try step("seccomp", "generate hardening filter") { () throws(Errno) in
                 try FilterBuilder.hardening(architectures: architectures, x32Supported: x32).program()

@@ -1,0 +1,88 @@
+/// The compacted seccomp program against libseccomp's own, for the policies kennel loads:
+/// Docker's default for x86_64 (with and without x32, with every capability), the hardening
+/// program, and a program the compactor must refuse to touch.
+import KennelSpec
+import XCTest
+@testable import KennelLauncher
+
+final class SeccompCompactorTests: XCTestCase {
+    let x86_64: UInt32 = 0xc000_003e, x86: UInt32 = 0x4000_0003
+
+    func libseccompProgram(x32: Bool, capabilities: CapabilitySet = .dockerDefault) throws -> BPFProgram {
+        let target = SeccompTarget(nativeArch: "x86_64", bounding: capabilities, kernel: (6, 18))
+        let policy = try SeccompProfile.builtinDefault.compile(for: target)
+        let bytes = try FilterBuilder.filter(for: policy, x32Supported: x32).program()
+        return try XCTUnwrap(BPFProgram(bytes: bytes))
+    }
+
+    /// Every number of every architecture, with arguments that cross each constant the
+    /// programs compare with, decided the same by both.
+    func assertSameDecisions(_ a: BPFProgram, _ b: BPFProgram, file: StaticString = #filePath, line: UInt = #line) {
+        var constants: Set<UInt64> = [0, 1, 8, 38, 39, 40, 41, 0x20000, 0x20008, 0xffff_ffff, 0x1_0000_0000, 0x7e02_0000, 0x10000, .max]
+        for i in a.instructions { constants.formUnion([UInt64(i.k), UInt64(i.k) &+ 1, UInt64(i.k) &- 1]) }
+        var mismatches = 0
+        for arch: UInt32 in [x86_64, x86, 0xc000_00b7, 0] {
+            for nr in Array(UInt32(0)...UInt32(1200)) + Array(UInt32(0x4000_0000)...UInt32(0x4000_0400)) + [0xffff_ffff, 0x8000_0000] {
+                for args: [UInt64] in [[0, 0, 0, 0, 0, 0], [.max, .max, .max, .max, .max, .max]] {
+                    let call = BPFProgram.Call(nr: nr, arch: arch, args: args)
+                    if a.run(call) != b.run(call) { mismatches += 1 }
+                }
+            }
+            // The argument checks: socket, personality, clone, clone3 and anything else with them.
+            for nr: UInt32 in [41, 135, 56, 435, 102, 120, 359, 136, 16, 54] {
+                for c in constants {
+                    for index in 0..<2 {
+                        var args = [UInt64](repeating: 0, count: 6)
+                        args[index] = c
+                        let call = BPFProgram.Call(nr: nr, arch: arch, args: args)
+                        if a.run(call) != b.run(call) { mismatches += 1 }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(mismatches, 0, file: file, line: line)
+    }
+
+    func testDockersPolicyShrinksAndDecidesTheSame() throws {
+        for x32 in [false, true] {
+            let original = try libseccompProgram(x32: x32)
+            let compact = try XCTUnwrap(SeccompCompactor.compact(original), "x32: \(x32)")
+            XCTAssertLessThan(compact.instructions.count * 2, original.instructions.count,
+                              "x32: \(x32): \(original.instructions.count) -> \(compact.instructions.count)")
+            assertSameDecisions(original, compact)
+        }
+    }
+
+    func testEveryCapabilityChangesNothing() throws {
+        let original = try libseccompProgram(x32: false, capabilities: CapabilitySet(mask: 0x1ff_ffff_ffff))
+        let compact = try XCTUnwrap(SeccompCompactor.compact(original))
+        assertSameDecisions(original, compact)
+    }
+
+    func testTheInterpreter() throws {
+        // ld [4]; jeq #x86_64 jt 0 jf 3; ld [16]; jgt #7 jt 0 jf 1; ret #1; ret #2 ... (tiny)
+        let p = BPFProgram([
+            .init(code: BPFProgram.Op.loadWord, k: 4),
+            .init(code: BPFProgram.Op.jumpEqual, jt: 0, jf: 3, k: x86_64),
+            .init(code: BPFProgram.Op.loadWord, k: 20),  // high half of the first argument
+            .init(code: BPFProgram.Op.jumpGreater, jt: 0, jf: 1, k: 7),
+            .init(code: BPFProgram.Op.returnConstant, k: 1),
+            .init(code: BPFProgram.Op.returnConstant, k: 2),
+        ])
+        XCTAssertEqual(p.run(.init(nr: 0, arch: x86_64, args: [8 << 32])), 1)
+        XCTAssertEqual(p.run(.init(nr: 0, arch: x86_64, args: [8])), 2)
+        XCTAssertEqual(p.run(.init(nr: 0, arch: x86, args: [8 << 32])), 2)
+        XCTAssertEqual(BPFProgram(bytes: p.bytes), p)
+        XCTAssertNil(BPFProgram(bytes: [1, 2, 3]))
+        XCTAssertNil(BPFProgram([.init(code: 0x07 /* tax */)]).run(.init(nr: 0, arch: 0)), "unknown instructions are not guessed at")
+    }
+
+    func testAProgramWithInstructionsItDoesNotKnowIsLeftAlone() {
+        let p = BPFProgram([
+            .init(code: BPFProgram.Op.loadWord, k: 0),
+            .init(code: 0x07),  // tax: outside what libseccomp emits
+            .init(code: BPFProgram.Op.returnConstant, k: 0x7fff_0000),
+        ])
+        XCTAssertNil(SeccompCompactor.compact(p))
+    }
+}
