@@ -69,9 +69,7 @@ public enum Preparation {
             case .unconfined: profile = nil
             case .profile(let path): profile = try SeccompProfile.decode(profileBytes ?? [], source: path)
             }
-            // The hardening program covers the same architectures as Docker's profile would
-            // (x86 and x32 on x86_64), so `unconfined` still runs 32-bit programs.
-            var architectures = (try? SeccompProfile.builtinDefault.compile(for: target).architectures) ?? [target.nativeArch]
+            var architectures: [String] = []
             var policy: [UInt8]?
             if let profile {
                 let compiled = try profile.compile(for: target)
@@ -79,9 +77,13 @@ public enum Preparation {
                 let generated = try step("seccomp", "generate policy") { () throws(Errno) in
                     try FilterBuilder.filter(for: compiled, x32Supported: x32).program()
                 }
-                // Half the instructions for the kernel to load on every launch, when proven
-                // to decide the same (see SeccompCompactor); otherwise libseccomp's own.
+                // A quarter of the instructions for the kernel to load on every launch, when
+                // found to decide the same (see SeccompCompactor); otherwise libseccomp's own.
                 policy = BPFProgram(bytes: generated).flatMap(SeccompCompactor.compact)?.bytes ?? generated
+            } else {
+                // The hardening program covers the same architectures as Docker's profile
+                // would (x86 and x32 on x86_64), so `unconfined` still runs 32-bit programs.
+                architectures = (try? SeccompProfile.builtinDefault.compile(for: target).architectures) ?? [target.nativeArch]
             }
             let hardening = try step("seccomp", "generate hardening filter") { () throws(Errno) in
                 try FilterBuilder.hardening(architectures: architectures, x32Supported: x32).program()
