@@ -8,11 +8,12 @@ extension BridgeNetwork {
     /// Guards for an uplink on which kennel switched IPv6 forwarding on: `kennel2_fwd6_eth0`.
     static let uplinkGuardPrefix = tablePrefix + "fwd6_"
     /// Marker files: kennel set `force_forwarding` on that uplink of that network namespace
-    /// (`/run/kennel/fwd6-4026531840-eth0`, the number being the namespace's inode).
+    /// (`/run/kennel/fwd6-c4096-eth0`, the number being the namespace's cookie: its inode
+    /// number could come back for a later namespace, whose operator's own setting the marker
+    /// would then claim). Kernels without cookies have no `force_forwarding` either.
     static func uplinkMarkerPrefix() -> String {
-        var st = stat()
-        let ns = stat("/proc/self/ns/net", &st) == 0 ? st.st_ino : 0
-        return Launch.stateDirectory + "/fwd6-\(ns)-"
+        let cookie = (try? NetworkNamespace.cookie()) ?? 0
+        return Launch.stateDirectory + "/fwd6-c\(cookie)-"
     }
 
     /// The interface of the host's IPv6 default route, or nil when the host does not route
