@@ -123,6 +123,12 @@ final class PortRelay {
         self.sandboxNetwork = sandboxNetwork
     }
 
+    /// Some connection holds bytes its destination has no room for yet: the relay waits on
+    /// the receiver, and busy-polling would only take CPU from it (a bulk transfer).
+    var backlogged: Bool {
+        connections.contains { $0.toSandbox.pending > 0 || $0.toHost.pending > 0 }
+    }
+
     /// Appends the descriptors and events to poll for, in the order `service` expects them back.
     func appendPollSet(to fds: inout [pollfd]) {
         let accepting = !acceptPaused && connections.count < PortRelay.maxConnections

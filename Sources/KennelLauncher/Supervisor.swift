@@ -143,7 +143,7 @@ public enum Supervisor {
             fds.removeAll(keepingCapacity: true)
             fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0))
             relay.appendPollSet(to: &fds)
-            let spinning = spin.window > 0 && spin.spinning(at: PortRelay.now())
+            let spinning = spin.window > 0 && spin.spinning(at: PortRelay.now()) && !relay.backlogged
             let ready = try step("poll") { () throws(Errno) in
                 try pollDescriptors(&fds, timeout: spinning ? 0 : relay.pollTimeout())
             }
