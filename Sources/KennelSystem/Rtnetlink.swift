@@ -110,12 +110,19 @@ public struct Rtnetlink {
     /// for a link that carries no IPv6 or whose link-local addresses the caller gives.
     public mutating func setUp(interface index: Int32, linkLocalIPv6: Bool = true) throws(Errno) {
         let iffUp: UInt32 = 1
-        var payload = Rtnetlink.ifinfomsg(index: index, flags: iffUp, change: iffUp)
+        let up = Rtnetlink.ifinfomsg(index: index, flags: iffUp, change: iffUp)
         if !linkLocalIPv6 {
             let inet6 = Rtnetlink.attribute(8 /* IFLA_INET6_ADDR_GEN_MODE */, [1 /* IN6_ADDR_GEN_MODE_NONE */])
-            payload += Rtnetlink.attribute(26 /* IFLA_AF_SPEC */, Rtnetlink.attribute(UInt16(AF_INET6), inet6))
+            do {
+                try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.ack,
+                            payload: up + Rtnetlink.attribute(26 /* IFLA_AF_SPEC */, Rtnetlink.attribute(UInt16(AF_INET6), inet6)))
+                return
+            } catch where error == .addressFamilyNotSupported {
+                // No IPv6 for this link (a kernel booted with ipv6.disable=1): nothing to
+                // suppress, just bring it up.
+            }
         }
-        try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.ack, payload: payload)
+        try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.ack, payload: up)
     }
 
     // MARK: addresses
