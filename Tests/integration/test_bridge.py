@@ -148,6 +148,17 @@ def topology(tmp_path):
             time.sleep(0.05)
         else:  # an empty server log must mean "nothing arrived", never "nothing listened"
             raise AssertionError("the cloud's servers did not start")
+        # Nor may a lost packet mean "the cloud was not ready": an IPv6 address added a moment
+        # ago may not answer neighbour solicitations yet, and the first packets forwarded to
+        # the cloud would wait on a resolution that fails. The host resolves the cloud first.
+        nudge = "import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'', ('2001:db8:1::2', 9))"
+        for _ in range(100):
+            sh("ip", "netns", "exec", host, "python3", "-c", nudge, check=False)
+            if "lladdr" in sh("ip", "netns", "exec", host, "ip", "-6", "neigh", "show", "2001:db8:1::2").stdout:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the cloud does not answer IPv6 neighbour discovery")
         yield {"host": host, "cloud": cloud, "logs": logs}
     finally:
         for p in servers:
