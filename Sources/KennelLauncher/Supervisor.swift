@@ -143,12 +143,12 @@ public enum Supervisor {
             fds.removeAll(keepingCapacity: true)
             fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0))
             relay.appendPollSet(to: &fds)
-            let spinning = spin.window > 0 && spin.spinning(at: PortRelay.now()) && !relay.backlogged
+            let spinning = spin.spinning(at: PortRelay.now()) && !relay.backlogged
             let ready = try step("poll") { () throws(Errno) in
                 try pollDescriptors(&fds, timeout: spinning ? 0 : relay.pollTimeout())
             }
             if ready == 0 && spinning { continue }
-            if spin.window > 0 && fds[1...].contains(where: { $0.revents != 0 }) { spin.activity(at: PortRelay.now()) }
+            if fds[1...].contains(where: { $0.revents != 0 }) { spin.activity(at: PortRelay.now()) }
             // Relay first, so that data in flight when the payload ends still gets through.
             do throws(LaunchError) {
                 try relay.service(fds[1...])

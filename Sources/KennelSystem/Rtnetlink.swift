@@ -55,15 +55,9 @@ public struct Rtnetlink {
         try request(type: 26 /* RTM_GETROUTE */, flags: Rtnetlink.ack, payload: payload) { reply in
             let m = Array(reply)
             guard m.count >= 28 else { return }
-            var oif: Int32?
-            var offset = 28
-            while offset + 4 <= m.count {
-                let length = Int(Rtnetlink.u16(m, offset)), type = Rtnetlink.u16(m, offset + 2)
-                guard length >= 4, offset + length <= m.count else { break }
-                if type == 4 /* RTA_OIF */ && length >= 8 { oif = Int32(bitPattern: Rtnetlink.u32(m, offset + 4)) }
-                offset += (length + 3) & ~3
-            }
-            found = (m[17], m[23], oif)
+            // struct rtmsg follows the 16-byte header; its attributes start at 28.
+            let oif = Rtnetlink.attributes(m, from: 28).first { $0.type == 4 /* RTA_OIF */ && $0.value.count >= 4 }
+            found = (m[17], m[23], oif.map { Int32(bitPattern: Rtnetlink.u32(Array($0.value), 0)) })
         }
         guard let found else { throw Errno(rawValue: ENETUNREACH) }
         return (found.0, found.1, found.2)
@@ -156,20 +150,16 @@ public struct Rtnetlink {
         try request(type: 22 /* RTM_GETADDR */, flags: Rtnetlink.dump, payload: [0, 0, 0, 0, 0, 0, 0, 0]) { reply in
             let m = Array(reply)
             guard m.count >= 24 else { return }
+            // struct ifaddrmsg follows the 16-byte header; its attributes start at 24.
             let family = Int32(m[16]), index = Int32(bitPattern: Rtnetlink.u32(m, 20))
             var local: [UInt8]?, address: [UInt8]?, label: String?
-            var offset = 24
-            while offset + 4 <= m.count {
-                let length = Int(Rtnetlink.u16(m, offset)), type = Rtnetlink.u16(m, offset + 2)
-                guard length >= 4, offset + length <= m.count else { break }
-                let value = Array(m[offset + 4 ..< offset + length])
+            for (type, value) in Rtnetlink.attributes(m, from: 24) {
                 switch type {
-                case 1 /* IFA_ADDRESS */: address = value
-                case 2 /* IFA_LOCAL */: local = value
+                case 1 /* IFA_ADDRESS */: address = Array(value)
+                case 2 /* IFA_LOCAL */: local = Array(value)
                 case 3 /* IFA_LABEL */: label = String(decoding: value.prefix { $0 != 0 }, as: UTF8.self)
                 default: break
                 }
-                offset += (length + 3) & ~3
             }
             // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on a
             // point-to-point link); IPv6 sends IFA_ADDRESS only.
@@ -194,14 +184,12 @@ public struct Rtnetlink {
         }
     }
 
-
     static let ack: UInt16 = 0x1 | 0x4  // REQUEST | ACK
     static let create: UInt16 = ack | 0x400 | 0x200  // REQUEST | ACK | CREATE | EXCL
     static let dump: UInt16 = 0x1 | 0x300  // REQUEST | DUMP (ends with NLMSG_DONE)
 
     /// Sends one request and waits for its acknowledgement (NLMSG_ERROR with error 0), or for
     /// the end of a dump (NLMSG_DONE); every other reply goes to `onReply`.
-
     private mutating func request(type: UInt16, flags: UInt16, payload: [UInt8],
                                   onReply: (ArraySlice<UInt8>) -> Void = { _ in }) throws(Errno) {
         let seq = sequence
@@ -233,6 +221,20 @@ public struct Rtnetlink {
     /// struct ifinfomsg: family, pad, u16 type, i32 index, u32 flags, u32 change.
     static func ifinfomsg(index: Int32, flags: UInt32, change: UInt32) -> [UInt8] {
         [UInt8(AF_UNSPEC), 0, 0, 0] + host32(UInt32(bitPattern: index)) + host32(flags) + host32(change)
+    }
+
+    /// The attributes of a reply `message` from byte `start` on: type and value each (a
+    /// truncated one ends the list).
+    static func attributes(_ message: [UInt8], from start: Int) -> [(type: UInt16, value: ArraySlice<UInt8>)] {
+        var out: [(type: UInt16, value: ArraySlice<UInt8>)] = []
+        var offset = start
+        while offset + 4 <= message.count {
+            let length = Int(u16(message, offset))
+            guard length >= 4, offset + length <= message.count else { break }
+            out.append((u16(message, offset + 2), message[offset + 4 ..< offset + length]))
+            offset += (length + 3) & ~3
+        }
+        return out
     }
 
     /// One attribute: u16 length, u16 type, value, padded to 4 bytes.

@@ -107,17 +107,3 @@ public enum Splice {
 public func pollDescriptors(_ fds: inout [pollfd], timeout: Int32) throws(Errno) -> Int32 {
     try retrying { poll(&fds, nfds_t(fds.count), timeout) }
 }
-
-/// The network namespace the calling thread is in.
-public enum NetworkNamespace {
-    /// Its cookie (SO_NETNS_COOKIE, Linux 5.14): unlike the namespace's inode number, which a
-    /// later namespace may get again, never reused before the machine restarts.
-    public static func cookie() throws(Errno) -> UInt64 {
-        let fd = try retrying { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        defer { FD.close(fd) }
-        var value: UInt64 = 0
-        var length = socklen_t(MemoryLayout<UInt64>.size)
-        _ = try retrying { getsockopt(fd, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &value, &length) }
-        return value
-    }
-}
