@@ -1,7 +1,8 @@
 /// The compactor's proof on a small libseccomp-shaped program: a list of allowed numbers and
 /// one call allowed only for a 64-bit argument whose two halves are both checked. A copy of
 /// the argument code with one branch changed must be refused (a test-by-sampling check
-/// missed exactly such a change), and the untouched result must be accepted.
+/// missed exactly such a change), and the untouched result must be accepted. And the
+/// interpreter both checks rely on.
 import XCTest
 @testable import KennelSpec
 
@@ -73,5 +74,23 @@ final class SeccompCompactorProofTests: XCTestCase {
         var p = program()
         p.instructions.insert(I(code: 0x07 /* tax */), at: 2)
         XCTAssertNil(SeccompCompactor.compact(p))
+    }
+
+    func testTheInterpreter() throws {
+        // ld arch; jeq x86_64 or return 2; ld high half of arg0; return 1 if it is above 7, else 2
+        let p = BPFProgram([
+            .init(code: BPFProgram.Op.loadWord, k: 4),
+            .init(code: BPFProgram.Op.jumpEqual, jt: 0, jf: 3, k: x86_64),
+            .init(code: BPFProgram.Op.loadWord, k: 20),  // high half of the first argument
+            .init(code: BPFProgram.Op.jumpGreater, jt: 0, jf: 1, k: 7),
+            .init(code: BPFProgram.Op.returnConstant, k: 1),
+            .init(code: BPFProgram.Op.returnConstant, k: 2),
+        ])
+        XCTAssertEqual(p.run(.init(nr: 0, arch: x86_64, args: [8 << 32])), 1)
+        XCTAssertEqual(p.run(.init(nr: 0, arch: x86_64, args: [8])), 2)
+        XCTAssertEqual(p.run(.init(nr: 0, arch: 0x4000_0003 /* x86 */, args: [8 << 32])), 2)
+        XCTAssertEqual(BPFProgram(bytes: p.bytes), p)
+        XCTAssertNil(BPFProgram(bytes: [1, 2, 3]))
+        XCTAssertNil(BPFProgram([.init(code: 0x07 /* tax */)]).run(.init(nr: 0, arch: 0)), "unknown instructions are not guessed at")
     }
 }

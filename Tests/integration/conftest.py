@@ -54,14 +54,21 @@ TEST_MAP_BASES = {199001, 300000}
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
+def stat_fields(pid):
+    """/proc/PID/stat from field 3 (the state) on: index 1 is the ppid, 11 and 12 utime and
+    stime, 19 the start time. The command name before them may hold spaces and parentheses.
+    Raises OSError when there is no such process."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def descends_from_this_run(pid):
     me, seen = os.getpid(), 0
     while pid > 1 and seen < 64:
         if pid == me:
             return True
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])  # field 4: ppid
+            pid = int(stat_fields(pid)[1])
         except (OSError, ValueError, IndexError):
             return False
         seen += 1
@@ -98,8 +105,7 @@ def start_time(pid):
     """PID's start time (field 22 of /proc/PID/stat), telling it from a later process that
     reuses the number; None when there is no such process."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
+        return int(stat_fields(pid)[19])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -112,8 +118,7 @@ def running(pid, started=None):
     except ChildProcessError:
         pass
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        fields = stat_fields(pid)
         return fields[0] != "Z" and (started is None or int(fields[19]) == started)
     except (OSError, IndexError, ValueError):
         return False

@@ -173,7 +173,7 @@ def topology(tmp_path):
         sh("ip", "netns", "exec", host, KENNEL, "gc", check=False)
         sh("ip", "netns", "del", host, check=False)
         sh("ip", "netns", "del", cloud, check=False)
-        left = [f for f in os.listdir("/run/kennel") if cookie and f.startswith(f"fwd6-c{cookie}-")]
+        left = forwarding_markers(cookie)
         for f in left:
             os.unlink(os.path.join("/run/kennel", f))
         assert not left, f"markers left behind: {left}"
@@ -184,6 +184,11 @@ def netns_cookie(name):
     return sh("ip", "netns", "exec", name, "python3", "-c",
               "import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM);"
               " print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), 'little'))", check=False).stdout.strip()
+
+
+def forwarding_markers(cookie):
+    """kennel's IPv6 forwarding markers for the network namespace with this cookie."""
+    return [f for f in os.listdir("/run/kennel") if cookie and f.startswith(f"fwd6-c{cookie}-")]
 
 
 def run_in_host(topo, *args, timeout=60):
@@ -311,7 +316,8 @@ def test_no_veth_or_table_is_left_after_many_launches_and_sigkills(topology, tmp
     if IPV6:
         assert sh(*FORWARDING(topology)).stdout.strip() == "1"
         # The marker that says so is named after the namespace's cookie, never reused.
-        assert os.path.exists(f"/run/kennel/fwd6-c{netns_cookie(topology['host'])}-kt_up")
+        cookie = netns_cookie(topology["host"])
+        assert forwarding_markers(cookie) == [f"fwd6-c{cookie}-kt_up"]
         expected += ["table inet kennel2_fwd6_kt_up", "ipv6 force_forwarding on kt-up"]
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
     assert sorted(json.loads(r.stdout)["removed"]) == sorted(expected)
@@ -798,8 +804,7 @@ def test_a_host_that_already_forwards_ipv6_is_used_as_it_is(topology):
                     "import urllib.request; print(urllib.request.urlopen('http://[2001:db8:ff::10]/g', timeout=5).read().decode())")
     assert r.returncode == 0 and r.stdout.strip() == "hello6", r.stdout + r.stderr
     assert "kennel2_fwd6" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
-    cookie = netns_cookie(topology["host"])
-    assert not [f for f in os.listdir("/run/kennel") if f.startswith(f"fwd6-c{cookie}-")]
+    assert not forwarding_markers(netns_cookie(topology["host"]))
 
 
 def test_the_hosts_resolver_file_is_used_as_it_is_when_it_needs_no_change(topology):
@@ -834,8 +839,7 @@ def test_kennels_forwarding_goes_once_the_host_forwards_ipv6_itself(topology):
     assert r.returncode == 0 and r.stdout.strip() == "hello6", r.stdout + r.stderr
     assert "kennel2_fwd6" not in sh(*tables).stdout
     assert sh(*FORWARDING(topology)).stdout.strip() == "0"
-    cookie = netns_cookie(topology["host"])
-    assert not [f for f in os.listdir("/run/kennel") if f.startswith(f"fwd6-c{cookie}-")]
+    assert not forwarding_markers(netns_cookie(topology["host"]))
 
 
 @needs_ipv6

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import KENNEL, PROBE_DIR, PYTHON, kennel
+from conftest import KENNEL, PROBE_DIR, PYTHON, kennel, stat_fields
 
 PROBE = ["--bind", f"{PROBE_DIR}:/tmp/probe:ro"]
 
@@ -134,9 +134,8 @@ def test_a_client_hanging_up_mid_reply_does_not_kill_kennel():
 
 
 def cpu_seconds(pid):
-    """User plus system CPU time of a process, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    """User plus system CPU time of a process."""
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
