@@ -100,8 +100,7 @@ struct BridgeNetwork {
         }
         ok = true
         netlinkKept = true
-        let defaults = Set(BlockedDestination.defaults.map(BlockedDestination.key))
-        let extra = plan.blocked.filter { !defaults.contains(BlockedDestination.key($0)) }
+        let extra = plan.blocked.filter { d in !BlockedDestination.defaults.contains(where: d.sameRoute) }
         return BridgeNetwork(hostName: BridgeNetwork.linkPrefix + plan.id, extraBlocks: extra, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
                              ipv6: ipv6, hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
     }

@@ -51,13 +51,18 @@ struct RootBuilder {
         case .fileSystem(let type, let options):
             let target = try openTarget(s, createAs: .directory).fd
             defer { FD.close(target) }
-            try mountNew(type, options: options.map { ($0.key, $0.value) }, flags: s.flags, onto: target, at: s.target)
+            try mountNew(type, flags: s.flags, onto: target, at: s.target) { fs throws(Errno) in
+                for o in options { try fs.set(o.key, o.value) }
+            }
 
         case .file(let contents):
             let target = try openTarget(s, createAs: .file).fd
             defer { FD.close(target) }
             try step("mount file on", s.target) { () throws(Errno) in
-                let fs = try Mounts.newFileSystem("tmpfs", options: [("size", "64k"), ("mode", "755")], attributes: [])
+                let fs = try Mounts.newFileSystem("tmpfs", attributes: []) { fs throws(Errno) in
+                    try fs.set("size", "64k")
+                    try fs.set("mode", "755")
+                }
                 defer { FD.close(fs) }
                 let file = try FD.openAt(fs, "file", O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
                 do throws(Errno) { try FD.writeAll(file, contents) } catch { FD.close(file); throw error }
@@ -74,8 +79,9 @@ struct RootBuilder {
             defer { FD.close(target) }
             guard let pidNamespace else { throw LaunchError("mount procfs on", s.target, Errno(rawValue: EINVAL)) }
             try step("mount proc on", s.target) { () throws(Errno) in
-                let fs = try Mounts.newFileSystem("proc", options: [], fdOptions: [("pidns", pidNamespace)],
-                                                  attributes: attributes(s.flags))
+                let fs = try Mounts.newFileSystem("proc", attributes: attributes(s.flags)) { fs throws(Errno) in
+                    try fs.set("pidns", fd: pidNamespace)
+                }
                 defer { FD.close(fs) }
                 try Mounts.attach(fs, onto: target)
             }
@@ -85,8 +91,10 @@ struct RootBuilder {
             guard let (target, mode) = try openTargetIfPresent(s) else { return }
             defer { FD.close(target) }
             if (mode & S_IFMT) == S_IFDIR {
-                try mountNew("tmpfs", options: [("size", "0"), ("mode", "555")], flags: [.readOnly, .noSuid, .noDev, .noExec],
-                             onto: target, at: s.target)
+                try mountNew("tmpfs", flags: [.readOnly, .noSuid, .noDev, .noExec], onto: target, at: s.target) { fs throws(Errno) in
+                    try fs.set("size", "0")
+                    try fs.set("mode", "555")
+                }
             } else {
                 let null = try step("mask", s.target) { () throws(Errno) in try Mounts.cloneTree(path: "/dev/null", recursive: false) }
                 defer { FD.close(null) }
@@ -137,10 +145,10 @@ struct RootBuilder {
 
     private func attributes(_ f: MountStep.Flags) -> MountAttributes { MountAttributes(f) }
 
-    private func mountNew(_ type: String, options: [(String, String?)], flags: MountStep.Flags,
-                          onto target: Int32, at path: String) throws(LaunchError) {
+    private func mountNew(_ type: String, flags: MountStep.Flags, onto target: Int32, at path: String,
+                          options: (FileSystemContext) throws(Errno) -> Void) throws(LaunchError) {
         try step("mount \(type) on", path) { () throws(Errno) in
-            let fs = try Mounts.newFileSystem(type, options: options, attributes: attributes(flags))
+            let fs = try Mounts.newFileSystem(type, attributes: attributes(flags), configure: options)
             defer { FD.close(fs) }
             try Mounts.attach(fs, onto: target)
         }

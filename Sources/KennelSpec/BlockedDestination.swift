@@ -15,11 +15,29 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
 
     /// Always blocked: the instance metadata service, ECS task credentials and the EKS pod
     /// identity agent. (Route 53 DNS and time sync at 169.254.169.253/.123 stay reachable.)
+    /// Spelled as bytes (169.254.169.254, fd00:ec2::254, 169.254.170.2, 169.254.170.23,
+    /// fd00:ec2::23): parsing the text cost each launch some runtime type-metadata work. A
+    /// unit test compares them with the parsed text.
     public static let defaults: [BlockedDestination] = [
-        ("169.254.169.254/32", "imds"), ("fd00:ec2::254/128", "imds"),
-        ("169.254.170.2/32", "ecs"),
-        ("169.254.170.23/32", "eks"), ("fd00:ec2::23/128", "eks"),
-    ].compactMap { try? BlockedDestination(cidr: $0.0, reason: $0.1) }
+        BlockedDestination(host: [169, 254, 169, 254], reason: "imds"),
+        BlockedDestination(host: awsIPv6(0x0254), reason: "imds"),
+        BlockedDestination(host: [169, 254, 170, 2], reason: "ecs"),
+        BlockedDestination(host: [169, 254, 170, 23], reason: "eks"),
+        BlockedDestination(host: awsIPv6(0x0023), reason: "eks"),
+    ]
+
+    /// fd00:ec2::`last`, AWS's IPv6 link-local services.
+    private static func awsIPv6(_ last: UInt16) -> [UInt8] {
+        [0xfd, 0x00, 0x0e, 0xc2] + [UInt8](repeating: 0, count: 10) + [UInt8(last >> 8), UInt8(last & 0xff)]
+    }
+
+    /// One host: 4 bytes (IPv4) or 16 (IPv6).
+    private init(host: [UInt8], reason: String) {
+        family = host.count == 4 ? .ipv4 : .ipv6
+        address = host
+        prefixLength = UInt8(host.count * 8)
+        self.reason = reason
+    }
 
     /// Parses `ADDRESS[/PREFIX]` (IPv4 or IPv6); a bare address is one host. `option` names
     /// the command-line option in error messages.
@@ -107,11 +125,9 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
         "fe80::/10", "::/8", "ff00::/8", "fd00:ec2::/32",
     ].compactMap { try? BlockedDestination(cidr: $0, reason: "reserved") }
 
-    /// The route itself, whatever the reason: two entries for one route are one.
-    public static func key(_ d: BlockedDestination) -> BlockedDestination {
-        var k = d
-        k.reason = ""
-        return k
+    /// The same route, whatever the reason: two entries for one route are one.
+    public func sameRoute(as other: BlockedDestination) -> Bool {
+        family == other.family && prefixLength == other.prefixLength && address == other.address
     }
 
     public var description: String { BlockedDestination.text(address) + "/\(prefixLength)" }
@@ -121,6 +137,6 @@ public struct BlockedDestination: Codable, Hashable, Sendable, CustomStringConve
         var buffer = [CChar](repeating: 0, count: 64)
         let af = address.count == 4 ? AF_INET : AF_INET6
         _ = address.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -133,8 +133,12 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
             }
             blocked.append(target)
         }
-        var routes = Set<BlockedDestination>()
-        self.blocked = blocked.filter { d in routes.insert(BlockedDestination.key(d)).inserted }
+        // The first of equal destinations stays (a handful: a scan, no hashed set).
+        var unique: [BlockedDestination] = []
+        for d in blocked where !unique.contains(where: d.sameRoute) {
+            unique.append(d)
+        }
+        self.blocked = unique
         seccomp = spec.seccomp
 
         // The environment: clean by default; host variables only when passed by name.

@@ -86,10 +86,10 @@ public struct Identity: Codable, Equatable, Sendable {
         for g in [gid ?? 0] + implicit + extra where !supplementary.contains(g) { supplementary.append(g) }
         let identity = Identity(uid: uid, gid: gid ?? 0, supplementaryGroups: supplementary,
                                 home: uid == 0 && home == "/" ? "/root" : home)
-        for (what, id) in [("uid", identity.uid), ("gid", identity.gid)] + implicit.map({ ("group of \(name ?? "")", $0) })
-            + extra.map({ ("--group-add", $0) }) where id >= IDMapping.rangeSize {
-            throw .idOutOfRange(what, id)
-        }
+        if identity.uid >= IDMapping.rangeSize { throw .idOutOfRange("uid", identity.uid) }
+        if identity.gid >= IDMapping.rangeSize { throw .idOutOfRange("gid", identity.gid) }
+        for id in implicit where id >= IDMapping.rangeSize { throw .idOutOfRange("group of \(name ?? "")", id) }
+        for id in extra where id >= IDMapping.rangeSize { throw .idOutOfRange("--group-add", id) }
         return identity
     }
 

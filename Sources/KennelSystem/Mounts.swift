@@ -49,22 +49,14 @@ public enum Mounts {
         _ = try retrying { kennel_move_mount(tree, "", AT_FDCWD, path, UInt32(KENNEL_MOVE_MOUNT_F_EMPTY_PATH)) }
     }
 
-    /// Creates a new, detached file system instance: fsopen, each option, create, fsmount.
-    /// `fdOptions` pass file descriptors (e.g. procfs's `pidns`: whose pid namespace it shows).
-    public static func newFileSystem(_ type: String, options: [(String, String?)], fdOptions: [(String, Int32)] = [],
-                                     attributes: MountAttributes) throws(Errno) -> Int32 {
+    /// Creates a new, detached file system instance: fsopen, the options `configure` sets on
+    /// the context, create, fsmount. (Options come through a closure rather than as an array
+    /// of tuples: instantiating a tuple array's type metadata is a measurable part of a launch.)
+    public static func newFileSystem(_ type: String, attributes: MountAttributes,
+                                     configure: (FileSystemContext) throws(Errno) -> Void) throws(Errno) -> Int32 {
         let fs = try retrying { kennel_fsopen(type, UInt32(KENNEL_FSOPEN_CLOEXEC)) }
         defer { FD.close(fs) }
-        for (key, fd) in fdOptions {
-            _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_SET_FD), key, nil, fd) }
-        }
-        for (key, value) in options {
-            if let value {
-                _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_SET_STRING), key, value, 0) }
-            } else {
-                _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_SET_FLAG), key, nil, 0) }
-            }
-        }
+        try configure(FileSystemContext(fd: fs))
         _ = try retrying { kennel_fsconfig(fs, UInt32(KENNEL_FSCONFIG_CMD_CREATE), nil, nil, 0) }
         return try retrying { kennel_fsmount(fs, UInt32(KENNEL_FSMOUNT_CLOEXEC), UInt32(truncatingIfNeeded: attributes.rawValue)) }
     }
@@ -101,5 +93,24 @@ public enum InRoot {
     /// link, so callers can refuse it instead of following it.
     public static func openPath(_ root: Int32, _ path: String) throws(Errno) -> Int32 {
         try open(root, path, flags: Int32(KENNEL_O_PATH) | O_NOFOLLOW)
+    }
+}
+
+/// A file system context from fsopen(2), before it is created: options go in with fsconfig(2).
+public struct FileSystemContext {
+    let fd: Int32
+
+    /// A string option, or a flag when `value` is nil (tmpfs `size`, devpts `newinstance`).
+    public func set(_ key: String, _ value: String?) throws(Errno) {
+        if let value {
+            _ = try retrying { kennel_fsconfig(fd, UInt32(KENNEL_FSCONFIG_SET_STRING), key, value, 0) }
+        } else {
+            _ = try retrying { kennel_fsconfig(fd, UInt32(KENNEL_FSCONFIG_SET_FLAG), key, nil, 0) }
+        }
+    }
+
+    /// A file descriptor option, e.g. procfs's `pidns`: whose pid namespace it shows.
+    public func set(_ key: String, fd option: Int32) throws(Errno) {
+        _ = try retrying { kennel_fsconfig(fd, UInt32(KENNEL_FSCONFIG_SET_FD), key, nil, option) }
     }
 }

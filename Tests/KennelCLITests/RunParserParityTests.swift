@@ -30,6 +30,7 @@ final class RunParserParityTests: XCTestCase {
             ["--net", "none", "--status-json", "/tmp/s.json", "--", "--weird-command"],
             ["--publish", "8888", "--publish=127.0.0.1:9000:9001/tcp", "python3", "-m", "http.server"],
             ["--net", "bridge", "--subnet", "10.9.0.0/16", "--subnet6=none", "--dns", "192.0.2.53", "--block", "198.51.100.0/24", "true"],
+            ["--block-efs", "192.0.2.20", "--block-file=/etc/kennel/blocked", "true"],
         ]
         for words in cases {
             let fast = try XCTUnwrap(RunArguments.parseValues(words[...]), "\(words)")
