@@ -2,9 +2,11 @@ import Glibc
 import KennelSpec
 import KennelSystem
 
-/// `--net bridge`: a veth pair between the host's network namespace and the sandbox's. Each
+/// `--net bridge`: a veth pair between the host's network namespace and the sandbox's, a
+/// point-to-point link without ARP or neighbour discovery (see `Rtnetlink.createVethPair`). Each
 /// sandbox gets one /30 of the pool (host end .1, sandbox end .2) and, when the host routes
-/// IPv6, the /126 of the IPv6 pool at the same index; default routes via the host end, and
+/// IPv6, the /126 of the IPv6 pool at the same index (no link-local addresses: nothing on the
+/// link needs them); default routes via the host end, and
 /// the host masquerades the pools' egress. The pair dies with the sandbox's network
 /// namespace, so it is never left behind, even when kennel is SIGKILLed. The nftables table
 /// `inet kennel2_POOLS` (NAT, a second layer dropping the always-blocked destinations, no new
@@ -28,12 +30,6 @@ struct BridgeNetwork {
         /// The host forwards IPv6 only per interface (`force_forwarding`, Linux 6.17+): the
         /// host end needs it too.
         let perInterface: Bool
-        /// The pair's link-local addresses, fe80::1 (host end) and fe80::2 (sandbox end).
-        /// Neighbour discovery needs one on each end (solicitations are sent from it), and
-        /// kennel owns both ends of the link: given without duplicate address detection, they
-        /// spare each launch the kernel's generated ones and their detection.
-        static let hostLinkLocal: [UInt8] = [0xfe, 0x80] + [UInt8](repeating: 0, count: 13) + [1]
-        static let sandboxLinkLocal: [UInt8] = [0xfe, 0x80] + [UInt8](repeating: 0, count: 13) + [2]
     }
     /// A NETLINK_ROUTE socket made in the host's network namespace (it stays bound there).
     private var hostNetlink: Rtnetlink
@@ -125,16 +121,16 @@ struct BridgeNetwork {
         var inside = try step("socket", "rtnetlink") { () throws(Errno) in try Rtnetlink() }
         defer { inside.close() }
         let hostNetwork = self.hostNetwork, hostName = self.hostName
-        try step("create veth", hostName) { () throws(Errno) in
-            try inside.createVethPair(name: "eth0", peerName: hostName, peerNamespace: hostNetwork)
-        }
         let hostAddress = self.hostAddress, sandboxAddress = self.sandboxAddress, ipv6 = self.ipv6
+        try step("create veth", hostName) { () throws(Errno) in
+            try inside.createVethPair(name: "eth0", peerName: hostName, peerNamespace: hostNetwork,
+                                      sharedAddress: BridgeNetwork.hardwareAddress(hostAddress: hostAddress))
+        }
         try step("configure", hostName) { () throws(Errno) in
             let index = try hostNetlink.linkIndex(name: hostName)
             try hostNetlink.addAddress(hostAddress, prefixLength: 30, interface: index)
             if let ipv6 {
                 try hostNetlink.addAddress(ipv6.hostAddress, prefixLength: 126, interface: index)
-                try hostNetlink.addAddress(IPv6Link.hostLinkLocal, prefixLength: 64, interface: index)
             }
             try hostNetlink.setUp(interface: index, linkLocalIPv6: false)
         }
@@ -144,7 +140,6 @@ struct BridgeNetwork {
             try inside.addAddress(sandboxAddress, prefixLength: 30, interface: index)
             if let ipv6 {
                 try inside.addAddress(ipv6.sandboxAddress, prefixLength: 126, interface: index)
-                try inside.addAddress(IPv6Link.sandboxLinkLocal, prefixLength: 64, interface: index)
             }
             try inside.setUp(interface: index, linkLocalIPv6: false)
             try inside.addDefaultRoute(gateway: hostAddress, interface: index)
@@ -210,6 +205,10 @@ struct BridgeNetwork {
             return (name, a.address)
         }
     }
+
+    /// The pair's one hardware address (both ends; see `Rtnetlink.createVethPair`): locally
+    /// administered, 02:6b ("k"), then the host end's IPv4 address, unique on the host.
+    static func hardwareAddress(hostAddress: [UInt8]) -> [UInt8] { [0x02, 0x6b] + hostAddress }
 
     static func bytes(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
 

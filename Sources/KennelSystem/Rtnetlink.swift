@@ -74,14 +74,24 @@ public struct Rtnetlink {
 
     /// Creates a veth pair: `name` here, `peerName` directly inside the network namespace
     /// `peerNamespace` (an fd to /proc/PID/ns/net), so the peer never exists on the host.
-    public mutating func createVethPair(name: String, peerName: String, peerNamespace: Int32) throws(Errno) {
-        let peer = Rtnetlink.ifinfomsg(index: 0, flags: 0, change: 0)
+    ///
+    /// A point-to-point pair: both ends get the one hardware address `sharedAddress` and
+    /// IFF_NOARP. On a NOARP link the kernel addresses every frame to the sending end's own
+    /// hardware address, which here is the peer's too, so neither ARP nor IPv6 neighbour
+    /// discovery ever runs: no resolution delays a first packet, and bringing the link up
+    /// with its addresses sends nothing (no duplicate address detection, no multicast
+    /// listener reports).
+    public mutating func createVethPair(name: String, peerName: String, peerNamespace: Int32, sharedAddress: [UInt8]) throws(Errno) {
+        let iffNoARP: UInt32 = 0x80
+        let peer = Rtnetlink.ifinfomsg(index: 0, flags: iffNoARP, change: iffNoARP)
             + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(peerName))
+            + Rtnetlink.attribute(1 /* IFLA_ADDRESS */, sharedAddress)
             + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.host32(UInt32(bitPattern: peerNamespace)))
         let info = Rtnetlink.attribute(1 /* IFLA_INFO_KIND */, Rtnetlink.cString("veth"))
             + Rtnetlink.attribute(2 /* IFLA_INFO_DATA */, Rtnetlink.attribute(1 /* VETH_INFO_PEER */, peer))
-        let payload = Rtnetlink.ifinfomsg(index: 0, flags: 0, change: 0)
+        let payload = Rtnetlink.ifinfomsg(index: 0, flags: iffNoARP, change: iffNoARP)
             + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(name))
+            + Rtnetlink.attribute(1 /* IFLA_ADDRESS */, sharedAddress)
             + Rtnetlink.attribute(18 /* IFLA_LINKINFO */, info)
         try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.create, payload: payload)
     }
@@ -101,7 +111,7 @@ public struct Rtnetlink {
     /// Sets a link up. Without `linkLocalIPv6`, the kernel generates no IPv6 address for it
     /// (IFLA_INET6_ADDR_GEN_MODE none, in the same request, so none exists even for a
     /// moment): no generated link-local address and no duplicate address detection for it,
-    /// for a link that carries no IPv6 or whose link-local addresses the caller gives.
+    /// for a link that carries no IPv6 or needs no link-local address (a NOARP link).
     public mutating func setUp(interface index: Int32, linkLocalIPv6: Bool = true) throws(Errno) {
         let iffUp: UInt32 = 1
         let up = Rtnetlink.ifinfomsg(index: index, flags: iffUp, change: iffUp)
