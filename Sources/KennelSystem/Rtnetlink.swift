@@ -81,17 +81,22 @@ public struct Rtnetlink {
     /// discovery ever runs: no resolution delays a first packet, and bringing the link up
     /// with its addresses sends nothing (no duplicate address detection, no multicast
     /// listener reports).
+    ///
+    /// One transmit and one receive queue per end: a veth otherwise allocates one per
+    /// possible CPU (each with its sysfs entries) and then keeps only one in use.
     public mutating func createVethPair(name: String, peerName: String, peerNamespace: Int32, sharedAddress: [UInt8]) throws(Errno) {
         let iffNoARP: UInt32 = 0x80
+        let oneQueue = Rtnetlink.attribute(31 /* IFLA_NUM_TX_QUEUES */, Rtnetlink.host32(1))
+            + Rtnetlink.attribute(32 /* IFLA_NUM_RX_QUEUES */, Rtnetlink.host32(1))
         let peer = Rtnetlink.ifinfomsg(index: 0, flags: iffNoARP, change: iffNoARP)
             + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(peerName))
-            + Rtnetlink.attribute(1 /* IFLA_ADDRESS */, sharedAddress)
+            + Rtnetlink.attribute(1 /* IFLA_ADDRESS */, sharedAddress) + oneQueue
             + Rtnetlink.attribute(28 /* IFLA_NET_NS_FD */, Rtnetlink.host32(UInt32(bitPattern: peerNamespace)))
         let info = Rtnetlink.attribute(1 /* IFLA_INFO_KIND */, Rtnetlink.cString("veth"))
             + Rtnetlink.attribute(2 /* IFLA_INFO_DATA */, Rtnetlink.attribute(1 /* VETH_INFO_PEER */, peer))
         let payload = Rtnetlink.ifinfomsg(index: 0, flags: iffNoARP, change: iffNoARP)
             + Rtnetlink.attribute(3 /* IFLA_IFNAME */, Rtnetlink.cString(name))
-            + Rtnetlink.attribute(1 /* IFLA_ADDRESS */, sharedAddress)
+            + Rtnetlink.attribute(1 /* IFLA_ADDRESS */, sharedAddress) + oneQueue
             + Rtnetlink.attribute(18 /* IFLA_LINKINFO */, info)
         try request(type: 16 /* RTM_NEWLINK */, flags: Rtnetlink.create, payload: payload)
     }

@@ -267,6 +267,22 @@ def test_sandbox_network_shape_and_resolver(topology):
     assert "nameserver 203.0.113.53" in out and out.strip().endswith("ro")
 
 
+def test_the_pair_is_a_point_to_point_link(topology, tmp_path):
+    # Both ends: one hardware address (02:6b, then the host end's IPv4 address), NOARP (no ARP
+    # or neighbour discovery ever runs on the link), one queue each way.
+    p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
+    try:
+        mac = "02:6b:" + ":".join(f"{int(x):02x}" for x in st["bridge"]["gateway"].split("."))
+        inside = sh("nsenter", f"--net=/proc/{st['hostPid']}/ns/net", "ip", "-d", "-o", "link", "show", "eth0").stdout
+        host_end = sh("ip", "netns", "exec", topology["host"], "ip", "-d", "-o", "link", "show", f"kn-{st['id']}").stdout
+        for out in (inside, host_end):
+            assert "NOARP" in out.split(">")[0] and f"link/ether {mac} " in out, out
+            assert "numtxqueues 1 numrxqueues 1" in out, out
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_raw_and_packet_sockets_are_refused_and_imds_sees_nothing(topology):
     res = probe_in_host(topology, "raw_sockets", opts=["--cap-add", "ALL", "--seccomp", "unconfined"])
     assert res == {"packet": 1, "raw": 1, "raw6": 1}, res
