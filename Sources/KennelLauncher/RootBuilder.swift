@@ -15,14 +15,18 @@ struct RootBuilder {
     var owner: UInt32? = nil
     /// The sandbox's pid namespace (an open /proc/self/ns/pid_for_children), for `.procfs`.
     var pidNamespace: Int32? = nil
+    /// The sandbox's scratch file system, for `.scratch` and for masking directories; nil
+    /// where the plan has neither (inside the sandbox).
+    var scratch: ScratchFileSystem? = nil
     /// The parent directory of the last device node, link or directory made: the ones in
     /// /dev come in a row. Dropped before every mount, which could cover it.
     private let parents = ParentCache()
 
-    init(root: Int32, owner: UInt32? = nil, pidNamespace: Int32? = nil) {
+    init(root: Int32, owner: UInt32? = nil, pidNamespace: Int32? = nil, scratch: ScratchFileSystem? = nil) {
         self.root = root
         self.owner = owner
         self.pidNamespace = pidNamespace
+        self.scratch = scratch
     }
 
     func apply(_ steps: [MountStep]) throws(LaunchError) {
@@ -32,7 +36,7 @@ struct RootBuilder {
 
     func apply(_ s: MountStep) throws(LaunchError) {
         switch s.kind {
-        case .bind, .fileSystem, .procfs, .mask, .readOnlyRebind, .file: parents.clear()
+        case .bind, .fileSystem, .procfs, .mask, .readOnlyRebind, .file, .scratch: parents.clear()
         case .device, .symlink, .directory: break
         }
         switch s.kind {
@@ -74,6 +78,17 @@ struct RootBuilder {
                 try Mounts.attach(tree, onto: target)
             }
 
+        case .scratch(let mode):
+            let target = try openTarget(s, createAs: .directory).fd
+            defer { FD.close(target) }
+            guard let scratch else { throw LaunchError("mount scratch on", s.target, Errno(rawValue: EINVAL)) }
+            try step("mount scratch on", s.target) { () throws(Errno) in
+                let tree = try scratch.directory(for: s.target, mode: mode_t(mode))
+                defer { FD.close(tree) }
+                try Mounts.setAttributes(tree, set: attributes(s.flags), recursive: false)
+                try Mounts.attach(tree, onto: target)
+            }
+
         case .procfs:
             let target = try openTarget(s, createAs: nil).fd
             defer { FD.close(target) }
@@ -90,7 +105,15 @@ struct RootBuilder {
         case .mask:
             guard let (target, mode) = try openTargetIfPresent(s) else { return }
             defer { FD.close(target) }
-            if (mode & S_IFMT) == S_IFDIR {
+            if (mode & S_IFMT) == S_IFDIR, let scratch {
+                // A read-only view of one empty directory, the same for every masked directory.
+                try step("mask", s.target) { () throws(Errno) in
+                    let empty = try scratch.emptyDirectory()
+                    defer { FD.close(empty) }
+                    try Mounts.setAttributes(empty, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
+                    try Mounts.attach(empty, onto: target)
+                }
+            } else if (mode & S_IFMT) == S_IFDIR {
                 try mountNew("tmpfs", flags: [.readOnly, .noSuid, .noDev, .noExec], onto: target, at: s.target) { fs throws(Errno) in
                     try fs.set("size", "0")
                     try fs.set("mode", "555")
@@ -282,6 +305,61 @@ struct RootBuilder {
         _ = try retrying { stat(path, &st) }
         return st
     }
+}
+
+/// The sandbox's scratch file system (see `MountStep.Kind.scratch`): one tmpfs instance,
+/// made on first use as host root, owned by container root (`owner`, its host id), kept
+/// detached (its own root is never attached anywhere) until the launch has cloned what it
+/// needs. Shared by the supervisor's two builders: the host mounts and /proc's masks.
+final class ScratchFileSystem {
+    let owner: UInt32
+    /// The detached tmpfs (fsmount's fd), or -1 before first use.
+    private var mount: Int32 = -1
+    private var hasEmptyDirectory = false
+
+    init(owner: UInt32) { self.owner = owner }
+
+    /// A detached clone of a new directory named after `target` ("/tmp" → "tmp"), with
+    /// `mode` and owned by container root, ready to attach.
+    func directory(for target: String, mode: mode_t) throws(Errno) -> Int32 {
+        let fs = try root()
+        let name = String(decoding: target.utf8.dropFirst().map { $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
+        _ = try retrying { mkdirat(fs, name, mode) }
+        // mkdir applies the umask and never sets the sticky bit: the mode is set afterwards.
+        _ = try retrying { fchownat(fs, name, owner, owner, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) }
+        _ = try retrying { fchmodat(fs, name, mode, 0) }
+        return try Mounts.cloneTree(dir: fs, path: name, recursive: false)
+    }
+
+    /// A detached clone of the one empty directory (mode 555, host root's) behind masks.
+    func emptyDirectory() throws(Errno) -> Int32 {
+        let fs = try root()
+        if !hasEmptyDirectory {
+            _ = try retrying { mkdirat(fs, ".empty", 0o555) }
+            _ = try retrying { fchmodat(fs, ".empty", 0o555, 0) }
+            hasEmptyDirectory = true
+        }
+        return try Mounts.cloneTree(dir: fs, path: ".empty", recursive: false)
+    }
+
+    private func root() throws(Errno) -> Int32 {
+        if mount >= 0 { return mount }
+        let owner = self.owner
+        mount = try Mounts.newFileSystem("tmpfs", attributes: []) { fs throws(Errno) in
+            try fs.set("mode", "755")
+            try fs.set("uid", "\(owner)")
+            try fs.set("gid", "\(owner)")
+        }
+        return mount
+    }
+
+    /// Lets go of the detached root; the attached directories keep the instance alive.
+    func close() {
+        if mount >= 0 { FD.close(mount) }
+        mount = -1
+    }
+
+    deinit { close() }
 }
 
 /// One open parent directory, reused while steps stay in it.

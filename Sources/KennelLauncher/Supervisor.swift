@@ -210,6 +210,9 @@ public enum Supervisor {
             // returns through `returnToHost` below, which checks.)
             if !returned { _ = try? returnToHost(hostMounts, hostNetwork, workingDirectory, children: [hostPids] + (hostTime.map { [$0] } ?? [])) }
         }
+        // The sandbox's scratch tmpfs, made by the first step that needs it (step 3 or 8).
+        let scratch = ScratchFileSystem(owner: plan.mapping.base)
+        defer { scratch.close() }
         // 2. Nothing mounted from here on may propagate back to the host.
         try step("make mounts private", "/") { () throws(Errno) in try Mounts.makeRootPrivate() }
 
@@ -239,7 +242,7 @@ public enum Supervisor {
             try? Mounts.attach(mount, at: Launch.stateDirectory)
             FD.close(mount)
         }
-        try RootBuilder(root: root, owner: plan.mapping.base).apply(plan.hostMounts)
+        try RootBuilder(root: root, owner: plan.mapping.base, scratch: scratch).apply(plan.hostMounts)
 
         // 4. pivot_root into the staging root and detach the host's tree (never chroot): the
         //    sandbox's mount namespace, copied from this one, holds only its own mounts.
@@ -283,7 +286,8 @@ public enum Supervisor {
             defer { FD.close(pidNamespace) }
             let sandboxRoot = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
             defer { FD.close(sandboxRoot) }
-            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace).apply(plan.procMounts)
+            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace, scratch: scratch).apply(plan.procMounts)
+            scratch.close()
 
             // 9. Back to the host's namespaces (and working directory). A supervisor left in the
             //    sandbox's root would write --status-json through paths the sandbox controls.

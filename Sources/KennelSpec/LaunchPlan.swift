@@ -224,17 +224,15 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
             hostMounts.append(MountStep(path, .mask))
         }
         for dir in host.thermalThrottleDirs { hostMounts.append(MountStep(dir, .mask)) }
+        // Empty scratch directories over the hidden host paths and /tmp, and a private /dev
+        // with the six device nodes and the usual links: all in the sandbox's one scratch tmpfs.
         if usesHostRoot {
             for path in LaunchPlan.hiddenHostPaths {
-                hostMounts.append(MountStep(path, .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
-                    mode: "755", owner: rootID, size: nil)), flags: [.noSuid, .noDev]))
+                hostMounts.append(MountStep(path, .scratch(mode: 0o755), flags: [.noSuid, .noDev]))
             }
         }
-        hostMounts.append(MountStep("/tmp", .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
-            mode: "1777", owner: rootID, size: nil)), flags: [.noSuid, .noDev]))
-        // A private /dev: tmpfs with the six device nodes, and the usual links.
-        hostMounts.append(MountStep("/dev", .fileSystem(type: "tmpfs", options: LaunchPlan.tmpfsOptions(
-            mode: "755", owner: rootID, size: 64 << 20)), flags: [.noSuid, .noExec]))
+        hostMounts.append(MountStep("/tmp", .scratch(mode: 0o1777), flags: [.noSuid, .noDev]))
+        hostMounts.append(MountStep("/dev", .scratch(mode: 0o755), flags: [.noSuid, .noExec]))
         for name in LaunchPlan.devices {
             hostMounts.append(MountStep("/dev/" + name, .device(hostPath: "/dev/" + name)))
         }

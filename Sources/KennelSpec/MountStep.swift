@@ -9,6 +9,13 @@ public struct MountStep: Codable, Equatable, Sendable {
         case fileSystem(type: String, options: [Option])
         /// A read-only file with these contents (e.g. /etc/resolv.conf), from a small tmpfs.
         case file(contents: String)
+        /// A directory of its own (`mode`, owned by container root) in the sandbox's scratch
+        /// file system, attached at `target`. One tmpfs instance per sandbox holds /tmp, /dev
+        /// and the hidden host paths, one directory each: one superblock to create and tear
+        /// down instead of one per target. Each target sees only its own directory (a file
+        /// written in /tmp never shows in /home), and links or renames between them fail
+        /// with EXDEV, as between separate file systems.
+        case scratch(mode: UInt32)
         /// The procfs of the sandbox's pid namespace, mounted by host root before the sandbox
         /// exists (fsconfig `pidns`), so it arrives locked and shows only the sandbox.
         case procfs

@@ -86,6 +86,28 @@ def test_scratch_is_gone_when_the_sandbox_ends():
     assert r.stdout.strip() == ""
 
 
+def test_scratch_directories_are_separate_and_belong_to_container_root():
+    # /tmp, /dev and the hidden host paths are directories of one scratch tmpfs: a file in one
+    # never shows in another, links and renames between them fail as across file systems,
+    # and each belongs to container root (uid 0 inside is host uid 199001: host root's
+    # objects would show as the overflow id).
+    script = ("import errno, json, os\n"
+              "open('/tmp/only-here', 'w').close()\n"
+              "seen = {d: sorted(os.listdir(d)) for d in ('/root', '/home', '/run')}\n"
+              "def err(f, *a):\n    try:\n        f(*a); return 0\n    except OSError as e:\n        return e.errno\n"
+              "out = {'seen': seen, 'dev': 'only-here' in os.listdir('/dev'),\n"
+              "       'link': err(os.link, '/tmp/only-here', '/home/x'), 'rename': err(os.rename, '/tmp/only-here', '/run/x'),\n"
+              "       'stat': {d: [os.stat(d).st_uid, oct(os.stat(d).st_mode & 0o7777)] for d in ('/tmp', '/dev', '/root', '/home', '/run')}}\n"
+              "print(json.dumps(out))\n")
+    r = kennel("run", "--", PYTHON, "-c", script)
+    assert r.returncode == 0, r.stderr
+    out = __import__("json").loads(r.stdout)
+    assert out["seen"] == {"/root": [], "/home": [], "/run": []} and out["dev"] is False, out
+    assert out["link"] == 18 and out["rename"] == 18, out  # EXDEV
+    assert out["stat"] == {"/tmp": [0, "0o1777"], "/dev": [0, "0o755"], "/root": [0, "0o755"],
+                           "/home": [0, "0o755"], "/run": [0, "0o755"]}, out
+
+
 def test_bind_read_only_and_tmpfs(workdir):
     (workdir / "in").write_text("hello\n")
     r = kennel("run", "--bind", f"{workdir}:/tmp/w:ro", "--tmpfs", "/tmp/scratch:1m", "--workdir", "/tmp/w", "--",
