@@ -105,18 +105,14 @@ struct RootBuilder {
         case .mask:
             guard let (target, mode) = try openTargetIfPresent(s) else { return }
             defer { FD.close(target) }
-            if (mode & S_IFMT) == S_IFDIR, let scratch {
+            if (mode & S_IFMT) == S_IFDIR {
                 // A read-only view of one empty directory, the same for every masked directory.
+                guard let scratch else { throw LaunchError("mask", s.target, Errno(rawValue: EINVAL)) }
                 try step("mask", s.target) { () throws(Errno) in
                     let empty = try scratch.emptyDirectory()
                     defer { FD.close(empty) }
                     try Mounts.setAttributes(empty, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
                     try Mounts.attach(empty, onto: target)
-                }
-            } else if (mode & S_IFMT) == S_IFDIR {
-                try mountNew("tmpfs", flags: [.readOnly, .noSuid, .noDev, .noExec], onto: target, at: s.target) { fs throws(Errno) in
-                    try fs.set("size", "0")
-                    try fs.set("mode", "555")
                 }
             } else {
                 let null = try step("mask", s.target) { () throws(Errno) in try Mounts.cloneTree(path: "/dev/null", recursive: false) }

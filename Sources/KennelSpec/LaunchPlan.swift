@@ -45,7 +45,7 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     /// The sandbox's default PATH (Docker's).
     public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    /// Docker's masked paths: hidden with /dev/null (files) or an empty read-only tmpfs (dirs).
+    /// Docker's masked paths: hidden with /dev/null (files) or an empty read-only directory (dirs).
     public static let maskedPaths = [
         "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
         "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",

@@ -19,8 +19,8 @@ public struct MountStep: Codable, Equatable, Sendable {
         /// The procfs of the sandbox's pid namespace, mounted by host root before the sandbox
         /// exists (fsconfig `pidns`), so it arrives locked and shows only the sandbox.
         case procfs
-        /// Hides a file (with the sandbox's /dev/null) or a directory (with an empty
-        /// read-only tmpfs). Missing targets are skipped.
+        /// Hides a file (with the sandbox's /dev/null) or a directory (with a read-only view of
+        /// an empty directory of the scratch file system). Missing targets are skipped.
         case mask
         /// Makes an existing mount point read-only in place. Missing targets are skipped.
         case readOnlyRebind
