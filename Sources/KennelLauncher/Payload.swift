@@ -27,8 +27,11 @@ enum Payload {
         // it is kennel's own (Docker's default allows every step below). CAP_SYS_ADMIN in this
         // user namespace allows loading without no_new_privs. A policy from a file may refuse
         // what follows, so it is loaded last, as runc does.
-        let earlyPolicy = !isProfileFile(plan.seccomp)
-        try step("seccomp", "hardening") { () throws(Errno) in try SeccompFilter.install(program: launch.seccomp.hardening) }
+        // A policy that carries the hardening (kennel's own, see SeccompChain) is one program.
+        let earlyPolicy = !isProfileFile(plan.seccomp) || launch.seccomp.hardeningInPolicy
+        if !launch.seccomp.hardeningInPolicy {
+            try step("seccomp", "hardening") { () throws(Errno) in try SeccompFilter.install(program: launch.seccomp.hardening) }
+        }
         if earlyPolicy { try loadPolicy(launch) }
         let go = try step("sync", "ready") { () throws(Errno) in try SocketPair.receive(ready) }
         guard go == "ready" else { Proc.exitImmediately(125) }

@@ -88,6 +88,13 @@ public enum Preparation {
             let hardening = try step("seccomp", "generate hardening filter") { () throws(Errno) in
                 try FilterBuilder.hardening(architectures: architectures, x32Supported: x32).program()
             }
+            // Kennel's own policy is loaded early, right after the hardening: one program for
+            // both where it decides as the two together (see SeccompChain), so the payload
+            // loads one filter instead of two. A policy from a file loads late, on its own.
+            if case .builtinDefault = spec.seccomp, let policy, let first = BPFProgram(bytes: hardening),
+               let second = BPFProgram(bytes: policy), let chained = SeccompChain.chain(first, then: second) {
+                return SeccompPrograms(policy: chained.bytes, hardening: [], hardeningInPolicy: true)
+            }
             return SeccompPrograms(policy: policy, hardening: hardening)
         }
         return Launch(plan: plan, seccomp: programs)

@@ -3,10 +3,14 @@ import Glibc
 import KennelSpec
 import KennelSystem
 
-/// The BPF programs a launch loads: the policy (nil when unconfined) and kennel's hardening.
+/// The BPF programs a launch loads: the policy (nil when unconfined) and kennel's hardening,
+/// on its own or, where one program can stand for both (`SeccompChain`), inside the policy.
 struct SeccompPrograms: Equatable {
     var policy: [UInt8]?
+    /// Empty when `hardeningInPolicy`.
     var hardening: [UInt8]
+    /// The policy runs kennel's hardening first: one program to load instead of two.
+    var hardeningInPolicy = false
 }
 
 /// Compiling Docker's profile with libseccomp (hundreds of rules, three architectures) costs
@@ -18,7 +22,7 @@ enum SeccompCache {
     static let directory = Launch.stateDirectory + "/cache"
     /// Entries kept at most; the oldest go first (each is a few KiB).
     static let capacity = 64
-    static let magic = Array("KENNEL-SECCOMP-1\n".utf8)
+    static let magic = Array("KENNEL-SECCOMP-2\n".utf8)
 
     static func programs(key: [UInt8], build: () throws -> SeccompPrograms) throws -> SeccompPrograms {
         let path = directory + "/seccomp-" + hex(fnv1a(key))
@@ -57,6 +61,7 @@ enum SeccompCache {
         append(key, to: &out)
         if let policy = p.policy { append(policy, to: &out) } else { out += [0xff, 0xff, 0xff, 0xff] }
         append(p.hardening, to: &out)
+        append([p.hardeningInPolicy ? 1 : 0], to: &out)
         return out
     }
 
@@ -73,8 +78,9 @@ enum SeccompCache {
             return .some(Array(bytes[offset..<offset + Int(n)]))
         }
         guard let storedKey = field(), storedKey == key, let policy = field(), let hardening = field(),
-              let hardening, offset == bytes.count else { return nil }
-        return SeccompPrograms(policy: policy, hardening: hardening)
+              let hardening, let chained = field(), let chained, chained.count == 1, chained[0] <= 1,
+              offset == bytes.count, chained[0] == 0 || policy != nil else { return nil }
+        return SeccompPrograms(policy: policy, hardening: hardening, hardeningInPolicy: chained[0] == 1)
     }
 
     private static func append(_ data: [UInt8], to out: inout [UInt8]) {

@@ -483,31 +483,41 @@ public enum SeccompCompactor {
     /// either half of each argument, and random words). Independent of the evaluation over
     /// ranges that `proven` relies on.
     static func equivalent(_ a: BPFProgram, _ b: BPFProgram, leaves: [Leaf]) -> Bool {
+        agree([(a, leaves)], a.run, b.run)
+    }
+
+    /// Whether two deciders return the same on the calls `equivalent` describes, drawn from
+    /// the leaves of one or more programs (with the constants of their argument code).
+    static func agree(_ sources: [(program: BPFProgram, leaves: [Leaf])], _ x: (BPFProgram.Call) -> UInt32?,
+                      _ y: (BPFProgram.Call) -> UInt32?) -> Bool {
         var architectures: Set<UInt32> = [0, 0xffff_ffff, 0xc000_00b7 /* aarch64 */]
         var numbers = Set<UInt32>(0...1100)
         numbers.formUnion([0x3fff_ffff, 0x4000_0000, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff])
-        var codeNumbers = Set<UInt32>(), entries: [Int] = []
-        for leaf in leaves {
-            if case .value(let v) = leaf.architecture { architectures.insert(v) }
-            for n in [leaf.numbers.lowerBound, leaf.numbers.upperBound] {
-                numbers.formUnion([n, n &- 1, n &+ 1])
-            }
-            if case .code(let pc, _) = leaf.outcome {
-                codeNumbers.formUnion([leaf.numbers.lowerBound, leaf.numbers.upperBound])
-                entries.append(pc)
-            }
-        }
+        var codeNumbers = Set<UInt32>()
         var constants = Set<UInt32>([0, 1, 0xffff_ffff, 0x8000_0000])
-        for pc in reachable(from: entries, in: a.instructions) ?? [] {
-            let i = a.instructions[pc]
-            guard i.code != Op.loadWord, i.code != Op.jump else { continue }
-            constants.formUnion([i.k, i.k &- 1, i.k &+ 1])
+        for (program, leaves) in sources {
+            var entries: [Int] = []
+            for leaf in leaves {
+                if case .value(let v) = leaf.architecture { architectures.insert(v) }
+                for n in [leaf.numbers.lowerBound, leaf.numbers.upperBound] {
+                    numbers.formUnion([n, n &- 1, n &+ 1])
+                }
+                if case .code(let pc, _) = leaf.outcome {
+                    codeNumbers.formUnion([leaf.numbers.lowerBound, leaf.numbers.upperBound])
+                    entries.append(pc)
+                }
+            }
+            for pc in reachable(from: entries, in: program.instructions) ?? [] {
+                let i = program.instructions[pc]
+                guard i.code != Op.loadWord, i.code != Op.jump else { continue }
+                constants.formUnion([i.k, i.k &- 1, i.k &+ 1])
+            }
         }
         guard codeNumbers.count <= maxCodeNumbers else { return false }
         let words = Array(constants)
         func same(_ call: BPFProgram.Call) -> Bool {
-            guard let x = a.run(call), let y = b.run(call) else { return false }
-            return x == y
+            guard let u = x(call), let v = y(call) else { return false }
+            return u == v
         }
         for arch in architectures {
             for n in numbers where !same(BPFProgram.Call(nr: n, arch: arch)) { return false }

@@ -51,6 +51,7 @@ def check_status():
         "CapInh": st["CapInh"], "CapPrm": st["CapPrm"], "CapEff": st["CapEff"],
         "CapBnd": st["CapBnd"], "CapAmb": st["CapAmb"],
         "NoNewPrivs": int(st["NoNewPrivs"]), "Seccomp": int(st["Seccomp"]),
+        "Seccomp_filters": int(st.get("Seccomp_filters", -1)),
         "hostname": socket.gethostname(), "pid": os.getpid(), "ppid": os.getppid(),
         "ns": ns, "pids": pids, "cwd": os.getcwd(), "env": dict(os.environ),
         "interfaces": sorted(os.listdir("/sys/class/net")),
