@@ -137,6 +137,31 @@ public struct BPFProgram: Equatable, Sendable {
         return nil
     }
 
+    /// Whether the kernel, loading this program, marks (`nr`, `arch`) "always allowed" in its
+    /// per-syscall cache, so that such calls run no program at all (seccomp_is_const_allow,
+    /// Linux 5.11): it runs the program knowing only the number and the architecture, and
+    /// gives up (not cached) at any other load, at any instruction besides the jumps on a
+    /// constant, `and` and a constant return, or when it runs off the end.
+    public func kernelCachesAllow(nr: UInt32, arch: UInt32) -> Bool {
+        var a: UInt32 = 0
+        var pc = 0
+        while pc < instructions.count {
+            let i = instructions[pc]
+            switch i.code {
+            case Op.loadWord where i.k == 0: a = nr
+            case Op.loadWord where i.k == 4: a = arch
+            case Op.returnConstant: return i.k == 0x7fff_0000  // SECCOMP_RET_ALLOW
+            case Op.jump: pc += Int(i.k)
+            case Op.jumpEqual, Op.jumpGreater, Op.jumpGreaterEqual, Op.jumpSet:
+                pc += Int(BPFProgram.holds(i.code, a, i.k) ? i.jt : i.jf)
+            case Op.and: a &= i.k
+            default: return false
+            }
+            pc += 1
+        }
+        return false
+    }
+
     /// The condition of a conditional jump.
     static func holds(_ code: UInt16, _ a: UInt32, _ k: UInt32) -> Bool {
         switch code {

@@ -30,12 +30,18 @@ public enum SeccompChain {
               let firstLeaves = SeccompCompactor.explore(first.instructions),
               let secondLeaves = SeccompCompactor.explore(second.instructions),
               admissible(firstLeaves, secondLeaves) else { return nil }
-        // The policy starts where every "allow" of the first program jumps: with the
-        // accumulator cleared, as the kernel starts a program (the known instructions use
-        // neither the X register nor scratch memory).
+        // The policy starts where every "allow" of the first program jumps. The kernel starts a
+        // program with the accumulator cleared; a policy whose first instruction loads a word
+        // of the call (libseccomp's and the compactor's all begin with the architecture) does
+        // not care what it holds. (The known instructions use neither the X register nor
+        // scratch memory.) Clearing it with `ld #0` instead would cost more than it seems:
+        // the kernel's per-syscall "always allowed" cache, worked out when a filter is loaded,
+        // understands only loads of the number and architecture, jumps, `and` and returns,
+        // and would give up on every call.
+        guard let entry = second.instructions.first, entry.code == Op.loadWord else { return nil }
         let start = first.instructions.count
         var out: [Instruction] = []
-        out.reserveCapacity(first.instructions.count + 1 + second.instructions.count)
+        out.reserveCapacity(first.instructions.count + second.instructions.count)
         for (pc, i) in first.instructions.enumerated() {
             if i.code == Op.returnConstant && i.k == allow {
                 out.append(Instruction(code: Op.jump, k: UInt32(start - pc - 1)))
@@ -43,13 +49,17 @@ public enum SeccompChain {
                 out.append(i)
             }
         }
-        out.append(Instruction(code: Op.loadImmediate, k: 0))
         out += second.instructions
         guard out.count <= 4096 else { return nil }  // BPF_MAXINSNS
         let chained = BPFProgram(out)
         guard SeccompCompactor.agree([(first, firstLeaves), (second, secondLeaves)], chained.run, { call in
             guard let a = first.run(call), let b = second.run(call) else { return nil }
             return together(a, b)
+        }),
+        // The kernel caches a call as allowed only if every loaded program allows it
+        // unconditionally: the chain must leave that cache as the pair would.
+        SeccompCompactor.cachedAlike(firstLeaves + secondLeaves, chained, { nr, arch in
+            first.kernelCachesAllow(nr: nr, arch: arch) && second.kernelCachesAllow(nr: nr, arch: arch)
         }) else { return nil }
         return chained
     }

@@ -80,8 +80,22 @@ public enum SeccompCompactor {
               let (candidate, copies) = generate(program.instructions, leaves),
               candidate.instructions.count < program.instructions.count,
               proven(program.instructions, candidate.instructions, leaves: leaves, copies: copies),
-              equivalent(program, candidate, leaves: leaves) else { return nil }
+              equivalent(program, candidate, leaves: leaves),
+              cachedAlike(leaves, candidate, { program.kernelCachesAllow(nr: $0, arch: $1) }) else { return nil }
         return candidate
+    }
+
+    /// Whether the kernel's per-syscall "always allowed" cache comes out the same for
+    /// `program` as `expected` says, for every number up to 1100 (the cache covers the native
+    /// and compat tables, a few hundred numbers each) of every architecture the leaves name:
+    /// a program that decides the same but loses the cache makes every system call run it.
+    static func cachedAlike(_ leaves: [Leaf], _ program: BPFProgram, _ expected: (UInt32, UInt32) -> Bool) -> Bool {
+        var architectures = Set<UInt32>()
+        for leaf in leaves { if case .value(let v) = leaf.architecture { architectures.insert(v) } }
+        for arch in architectures {
+            for nr in UInt32(0)...1100 where program.kernelCachesAllow(nr: nr, arch: arch) != expected(nr, arch) { return false }
+        }
+        return true
     }
 
     /// The instructions this pass knows (those libseccomp emits, and a few more ALU ones):

@@ -58,3 +58,24 @@ final class SeccompCompactorTests: XCTestCase {
         assertSameDecisions(original, compact)
     }
 }
+
+extension SeccompCompactorTests {
+    /// The kernel's per-syscall "always allowed" cache comes out the same for the compacted
+    /// program as for libseccomp's: a program that decides alike but loses the cache would
+    /// make every system call run it.
+    func testTheKernelsAllowCacheIsKept() throws {
+        for x32 in [false, true] {
+            let original = try libseccompProgram(x32: x32)
+            let compact = try XCTUnwrap(SeccompCompactor.compact(original))
+            var cached = 0
+            for arch in [x86_64, x86] {
+                for nr in UInt32(0)...1100 {
+                    XCTAssertEqual(compact.kernelCachesAllow(nr: nr, arch: arch), original.kernelCachesAllow(nr: nr, arch: arch),
+                                   "x32 \(x32) arch \(arch) nr \(nr)")
+                    if original.kernelCachesAllow(nr: nr, arch: arch) { cached += 1 }
+                }
+            }
+            XCTAssertGreaterThan(cached, 500)
+        }
+    }
+}

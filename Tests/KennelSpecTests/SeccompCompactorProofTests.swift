@@ -93,4 +93,31 @@ final class SeccompCompactorProofTests: XCTestCase {
         XCTAssertNil(BPFProgram(bytes: [1, 2, 3]))
         XCTAssertNil(BPFProgram([.init(code: 0x07 /* tax */)]).run(.init(nr: 0, arch: 0)), "unknown instructions are not guessed at")
     }
+
+    func testTheKernelsAllowCacheModel() {
+        // ld nr; jeq 5 -> allow; jset 0x40 -> ld arg0 ...; ret errno
+        let p = BPFProgram([
+            I(code: Op.loadWord, k: 0),
+            I(code: Op.jumpEqual, jt: 0, jf: 1, k: 5),
+            I(code: Op.returnConstant, k: allow),
+            I(code: Op.jumpSet, jt: 0, jf: 2, k: 0x40),
+            I(code: Op.loadWord, k: 16),  // an argument: the kernel cannot decide this in advance
+            I(code: Op.returnConstant, k: allow),
+            I(code: Op.returnConstant, k: deny),
+        ])
+        XCTAssertTrue(p.kernelCachesAllow(nr: 5, arch: x86_64))
+        XCTAssertFalse(p.kernelCachesAllow(nr: 0x40, arch: x86_64), "reads an argument")
+        XCTAssertFalse(p.kernelCachesAllow(nr: 6, arch: x86_64), "denied")
+        // Anything but loads of nr/arch, constant jumps, `and` and constant returns: not cached.
+        for other in [I(code: Op.loadImmediate, k: 0), I(code: Op.or, k: 0), I(code: 0x07 /* tax */)] {
+            var q = p
+            q.instructions.insert(other, at: 0)
+            XCTAssertFalse(q.kernelCachesAllow(nr: 5, arch: x86_64))
+        }
+        var r = p
+        r.instructions.insert(I(code: Op.and, k: 0xff), at: 1)
+        r.instructions.insert(I(code: Op.jump, k: 0), at: 0)
+        XCTAssertTrue(r.kernelCachesAllow(nr: 0x105, arch: x86_64), "and, ja and the constant jumps are followed")
+        XCTAssertFalse(BPFProgram([I(code: Op.loadWord, k: 0)]).kernelCachesAllow(nr: 0, arch: 0), "running off the end")
+    }
 }
