@@ -15,8 +15,8 @@ struct RootBuilder {
     var owner: UInt32? = nil
     /// The sandbox's pid namespace (an open /proc/self/ns/pid_for_children), for `.procfs`.
     var pidNamespace: Int32? = nil
-    /// The sandbox's scratch file system, for `.scratch` and for masking directories; nil
-    /// where the plan has neither (inside the sandbox).
+    /// The sandbox's scratch file system, for `.scratch`, `.file` and masking directories;
+    /// nil after the pivot, where it is out of reach.
     var scratch: ScratchFileSystem? = nil
     /// The parent directory of the last device node, link or directory made: the ones in
     /// /dev come in a row. Dropped before every mount, which could cover it.
@@ -62,17 +62,9 @@ struct RootBuilder {
         case .file(let contents):
             let target = try openTarget(s, createAs: .file).fd
             defer { FD.close(target) }
+            guard let scratch else { throw LaunchError("mount file on", s.target, Errno(rawValue: EINVAL)) }
             try step("mount file on", s.target) { () throws(Errno) in
-                let fs = try Mounts.newFileSystem("tmpfs", attributes: []) { fs throws(Errno) in
-                    try fs.set("size", "64k")
-                    try fs.set("mode", "755")
-                }
-                defer { FD.close(fs) }
-                let file = try FD.openAt(fs, "file", O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
-                do throws(Errno) { try FD.writeAll(file, contents) } catch { FD.close(file); throw error }
-                FD.close(file)
-                if let owner { _ = try retrying { fchownat(fs, "file", owner, owner, 0) } }
-                let tree = try Mounts.cloneTree(dir: fs, path: "file", recursive: false)
+                let tree = try scratch.file(for: s.target, contents: contents, owner: owner)
                 defer { FD.close(tree) }
                 try Mounts.setAttributes(tree, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
                 try Mounts.attach(tree, onto: target)
@@ -105,14 +97,20 @@ struct RootBuilder {
         case .mask:
             guard let (target, mode) = try openTargetIfPresent(s) else { return }
             defer { FD.close(target) }
-            if (mode & S_IFMT) == S_IFDIR {
+            if (mode & S_IFMT) == S_IFDIR, let scratch {
                 // A read-only view of one empty directory, the same for every masked directory.
-                guard let scratch else { throw LaunchError("mask", s.target, Errno(rawValue: EINVAL)) }
                 try step("mask", s.target) { () throws(Errno) in
                     let empty = try scratch.emptyDirectory()
                     defer { FD.close(empty) }
                     try Mounts.setAttributes(empty, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
                     try Mounts.attach(empty, onto: target)
+                }
+            } else if (mode & S_IFMT) == S_IFDIR {
+                // After the pivot (/proc's masks) the scratch file system is out of reach: an
+                // empty read-only tmpfs of its own.
+                try mountNew("tmpfs", flags: [.readOnly, .noSuid, .noDev, .noExec], onto: target, at: s.target) { fs throws(Errno) in
+                    try fs.set("size", "0")
+                    try fs.set("mode", "555")
                 }
             } else {
                 let null = try step("mask", s.target) { () throws(Errno) in try Mounts.cloneTree(path: "/dev/null", recursive: false) }
@@ -304,26 +302,45 @@ struct RootBuilder {
 }
 
 /// The sandbox's scratch file system (see `MountStep.Kind.scratch`): one tmpfs instance,
-/// made on first use as host root, owned by container root (`owner`, its host id), kept
-/// detached (its own root is never attached anywhere) until the launch has cloned what it
-/// needs. Shared by the supervisor's two builders: the host mounts and /proc's masks.
+/// made on first use as host root, owned by container root (`owner`, its host id). Its own
+/// root is attached at `hiddenAt`, a path of the host's tree in the supervisor's staging
+/// namespace outside the new root (kennel's state directory, where the covered host mounts
+/// go too), and leaves with the old root at the pivot. Attached, it can be cloned from on
+/// any kernel: cloning a directory of a detached mount (fsmount's) needs Linux 6.15. Every
+/// target gets a clone of a directory of its own.
 final class ScratchFileSystem {
     let owner: UInt32
-    /// The detached tmpfs (fsmount's fd), or -1 before first use.
+    let hiddenAt: String
+    /// The scratch tmpfs's root (fsmount's fd, attached at `hiddenAt`), or -1 before first use.
     private var mount: Int32 = -1
     private var hasEmptyDirectory = false
 
-    init(owner: UInt32) { self.owner = owner }
+    init(owner: UInt32, hiddenAt: String) {
+        self.owner = owner
+        self.hiddenAt = hiddenAt
+    }
 
     /// A detached clone of a new directory named after `target` ("/tmp" → "tmp"), with
     /// `mode` and owned by container root, ready to attach.
     func directory(for target: String, mode: mode_t) throws(Errno) -> Int32 {
         let fs = try root()
-        let name = String(decoding: target.utf8.dropFirst().map { $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
+        let name = ScratchFileSystem.name(target)
         _ = try retrying { mkdirat(fs, name, mode) }
         // mkdir applies the umask and never sets the sticky bit: the mode is set afterwards.
         _ = try retrying { fchownat(fs, name, owner, owner, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) }
         _ = try retrying { fchmodat(fs, name, mode, 0) }
+        return try Mounts.cloneTree(dir: fs, path: name, recursive: false)
+    }
+
+    /// A detached clone of a new file holding `contents` (mode 644; owned by `fileOwner`, a
+    /// host id, or host root), e.g. /etc/resolv.conf.
+    func file(for target: String, contents: String, owner fileOwner: UInt32?) throws(Errno) -> Int32 {
+        let fs = try root()
+        let name = ScratchFileSystem.name(target)
+        let file = try FD.openAt(fs, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
+        do throws(Errno) { try FD.writeAll(file, contents) } catch { FD.close(file); throw error }
+        FD.close(file)
+        if let fileOwner { _ = try retrying { fchownat(fs, name, fileOwner, fileOwner, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) } }
         return try Mounts.cloneTree(dir: fs, path: name, recursive: false)
     }
 
@@ -338,18 +355,25 @@ final class ScratchFileSystem {
         return try Mounts.cloneTree(dir: fs, path: ".empty", recursive: false)
     }
 
+    /// "/etc/resolv.conf" → "etc_resolv.conf": one flat name per target.
+    private static func name(_ target: String) -> String {
+        String(decoding: target.utf8.dropFirst().map { $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
+    }
+
     private func root() throws(Errno) -> Int32 {
         if mount >= 0 { return mount }
         let owner = self.owner
-        mount = try Mounts.newFileSystem("tmpfs", attributes: []) { fs throws(Errno) in
+        let fs = try Mounts.newFileSystem("tmpfs", attributes: []) { fs throws(Errno) in
             try fs.set("mode", "755")
             try fs.set("uid", "\(owner)")
             try fs.set("gid", "\(owner)")
         }
+        do throws(Errno) { try Mounts.attach(fs, at: hiddenAt) } catch { FD.close(fs); throw error }
+        mount = fs
         return mount
     }
 
-    /// Lets go of the detached root; the attached directories keep the instance alive.
+    /// Lets go of the root's fd (the mount itself went, or goes, with the old root).
     func close() {
         if mount >= 0 { FD.close(mount) }
         mount = -1

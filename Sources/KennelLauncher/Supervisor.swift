@@ -38,11 +38,8 @@ public enum Supervisor {
         let hostNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in try FD.open("/proc/self/ns/net", O_RDONLY) }
         var sandboxNetwork: Int32 = -1
         var stagingMounts: Int32 = -1
-        // The sandbox's scratch tmpfs, made by the first mount step that needs it (step 3 or 8).
-        let scratch = ScratchFileSystem(owner: plan.mapping.base)
         defer {
             if stagingMounts >= 0 { FD.close(stagingMounts) }
-            scratch.close()
             relay?.closeAll()
             FD.close(hostNetwork)
             if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
@@ -58,7 +55,7 @@ public enum Supervisor {
         }
         defer { bridge?.finish() }
         let initPid: pid_t
-        (initPid, sandboxNetwork, stagingMounts) = try createSandbox(launch, channel: channel, hostNetwork: hostNetwork, scratch: scratch,
+        (initPid, sandboxNetwork, stagingMounts) = try createSandbox(launch, channel: channel, hostNetwork: hostNetwork,
                                                                      keepNetwork: relay != nil, bridge: &bridge)
         do throws(LaunchError) {
             try bridge?.finishHostSide()
@@ -100,9 +97,6 @@ public enum Supervisor {
         // on the way to the payload (unmounting ~30 mounts and an RCU grace period).
         FD.close(stagingMounts)
         stagingMounts = -1
-        // Likewise the scratch tmpfs's own root, detached all along: letting go of a detached
-        // mount waits for an RCU grace period, which the payload need not wait for.
-        scratch.close()
 
         if let failure {
             let status = (try? Proc.wait(initPid))??.1
@@ -174,8 +168,8 @@ public enum Supervisor {
     /// supervisor is back in the host's mount and network namespaces when this returns.
     /// Returns init's pid, an fd to the sandbox's network namespace when `keepNetwork`, and an
     /// fd holding the staging mount namespace (see `run` for when it is let go).
-    private static func createSandbox(_ launch: Launch, channel: SocketPair, hostNetwork: Int32, scratch: ScratchFileSystem,
-                                      keepNetwork: Bool, bridge: inout BridgeNetwork?) throws(LaunchError) -> (pid_t, Int32, Int32) {
+    private static func createSandbox(_ launch: Launch, channel: SocketPair, hostNetwork: Int32, keepNetwork: Bool,
+                                      bridge: inout BridgeNetwork?) throws(LaunchError) -> (pid_t, Int32, Int32) {
         let plan = launch.plan
         let hostMounts = try step("open", "/proc/self/ns/mnt") { () throws(Errno) in try FD.open("/proc/self/ns/mnt", O_RDONLY) }
         defer { FD.close(hostMounts) }
@@ -245,6 +239,10 @@ public enum Supervisor {
             try? Mounts.attach(mount, at: Launch.stateDirectory)
             FD.close(mount)
         }
+        // The scratch tmpfs (/tmp, /dev, the hidden paths, /sys's masks, resolv.conf) is made
+        // by the first step that needs it, its root hidden on the old root's /run/kennel too.
+        let scratch = ScratchFileSystem(owner: plan.mapping.base, hiddenAt: Launch.stateDirectory)
+        defer { scratch.close() }
         try RootBuilder(root: root, owner: plan.mapping.base, scratch: scratch).apply(plan.hostMounts)
 
         // 4. pivot_root into the staging root and detach the host's tree (never chroot): the
@@ -289,7 +287,7 @@ public enum Supervisor {
             defer { FD.close(pidNamespace) }
             let sandboxRoot = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
             defer { FD.close(sandboxRoot) }
-            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace, scratch: scratch).apply(plan.procMounts)
+            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace).apply(plan.procMounts)
 
             // 9. Back to the host's namespaces (and working directory). A supervisor left in the
             //    sandbox's root would write --status-json through paths the sandbox controls.

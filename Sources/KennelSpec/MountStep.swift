@@ -7,7 +7,8 @@ public struct MountStep: Codable, Equatable, Sendable {
         /// A fresh file system instance (`tmpfs`, `proc`, `sysfs`, `devpts`, `mqueue`) with
         /// fsconfig options, `nil` values being flags.
         case fileSystem(type: String, options: [Option])
-        /// A read-only file with these contents (e.g. /etc/resolv.conf), from a small tmpfs.
+        /// A read-only file with these contents (e.g. /etc/resolv.conf), from the scratch
+        /// file system (see `scratch`).
         case file(contents: String)
         /// A directory of its own (`mode`, owned by container root) in the sandbox's scratch
         /// file system, attached at `target`. One tmpfs instance per sandbox holds /tmp, /dev
@@ -20,7 +21,8 @@ public struct MountStep: Codable, Equatable, Sendable {
         /// exists (fsconfig `pidns`), so it arrives locked and shows only the sandbox.
         case procfs
         /// Hides a file (with the sandbox's /dev/null) or a directory (with a read-only view of
-        /// an empty directory of the scratch file system). Missing targets are skipped.
+        /// an empty directory of the scratch file system; after the pivot, where /proc's masks
+        /// are made, an empty read-only tmpfs). Missing targets are skipped.
         case mask
         /// Makes an existing mount point read-only in place. Missing targets are skipped.
         case readOnlyRebind
