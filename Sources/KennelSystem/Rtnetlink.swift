@@ -79,8 +79,9 @@ public struct Rtnetlink {
     /// IFF_NOARP. On a NOARP link the kernel addresses every frame to the sending end's own
     /// hardware address, which here is the peer's too, so neither ARP nor IPv6 neighbour
     /// discovery ever runs: no resolution delays a first packet, and bringing the link up
-    /// with its addresses sends nothing (no duplicate address detection, no multicast
-    /// listener reports).
+    /// with its addresses runs no duplicate address detection and joins no solicited-node
+    /// groups (so no listener reports for them; an end that forwards IPv6 still reports the
+    /// all-routers group once).
     ///
     /// One transmit and one receive queue per end: a veth otherwise allocates one per
     /// possible CPU (each with its sysfs entries) and then keeps only one in use.

@@ -417,7 +417,9 @@ def test_the_host_itself_is_not_reachable_from_a_bridged_sandbox(topology, tmp_p
                   "s = socket.socket(socket.AF_INET6); s.settimeout(3)\n"
                   "try:\n    s.connect((open('/tmp/x/ll').read().strip(), 18022, 0, socket.if_nametoindex('eth0'))); r = 0\n"
                   "except OSError as e:\n    r = e.errno if e.errno is not None else -1\n"
-                  "open('/tmp/x/result', 'w').write(json.dumps({'own': own, 'connect': r}))\n")
+                  "open('/tmp/x/result.new', 'w').write(json.dumps({'own': own, 'connect': r}))\n"
+                  "os.rename('/tmp/x/result.new', '/tmp/x/result')\n"
+                  "while not os.path.exists('/tmp/x/done'): time.sleep(0.05)\n")
         p, st = start_bridged(topology, tmp_path / "s.json", PYTHON, "-c", script, opts=["--bind", f"{exchange}:/tmp/x"])
         try:
             host_end = sh("ip", "netns", "exec", topology["host"], "ip", "-6", "-o", "addr", "show", "dev", f"kn-{st['id']}",
@@ -429,10 +431,21 @@ def test_the_host_itself_is_not_reachable_from_a_bridged_sandbox(topology, tmp_p
             assert link_local.startswith("fe80::"), out
             (exchange / "ll.new").write_text(link_local)
             (exchange / "ll.new").rename(exchange / "ll")
-            assert p.wait(timeout=30) == 0
+            for _ in range(300):
+                if (exchange / "result").exists():
+                    break
+                time.sleep(0.02)
             result = json.loads((exchange / "result").read_text())
-            assert result["own"].strip() == "", result
-            assert result["connect"] != 0, result
+            # From inside: no link-local route on eth0, so nothing leaves (ENETUNREACH).
+            assert result["own"].strip() == "" and result["connect"] == 101, result
+            # The second layer: host root in the sandbox's network namespace gives it the
+            # route it lacks; the host still delivers nothing (the listener must not accept).
+            net = f"--net=/proc/{st['hostPid']}/ns/net"
+            sh("nsenter", net, "ip", "-6", "route", "add", "fe80::/64", "dev", "eth0")
+            forced = connect_from(net, f"[{link_local}%eth0]:18022")
+            assert forced[f"[{link_local}%eth0]:18022"] != 0, forced
+            (exchange / "done").touch()
+            assert p.wait(timeout=30) == 0
         finally:
             if p.poll() is None:
                 p.kill()

@@ -236,10 +236,17 @@ def test_proc_and_masks_stay_locked_even_for_cap_sys_admin():
     r = kennel("run", "--cap-add", "ALL", "--seccomp", "unconfined", "--", "sh", "-c",
                "for m in /proc/keys /proc/sys /proc /sys/firmware /sys /; do umount $m 2>/dev/null; "
                "umount -l $m 2>/dev/null; done; ls /proc | grep -c '^[0-9]'; cat /proc/keys | wc -c; "
-               "touch /proc/sys/kernel/x 2>/dev/null || echo ro")
+               "touch /proc/sys/kernel/x 2>/dev/null || echo ro; "
+               # The masked directories (one shared empty directory of the scratch tmpfs under
+               # /sys, a tmpfs of its own under /proc): nothing can be written into them, not
+               # even by remounting, and they stay empty.
+               "for d in /sys/firmware /proc/acpi; do [ -d $d ] || continue; mount -o remount,rw $d 2>/dev/null; "
+               "mount -o remount,bind,rw $d 2>/dev/null; mkdir $d/x 2>/dev/null || touch $d/y 2>/dev/null || "
+               "echo $d:ro; ls -A $d | wc -l; done")
     assert r.returncode == 0, r.stderr
-    pids, keys, ro = r.stdout.split()
+    pids, keys, ro, *masks = r.stdout.split()
     assert int(pids) <= 4 and keys == "0" and ro == "ro", r.stdout
+    assert masks == ["/sys/firmware:ro", "0", "/proc/acpi:ro", "0"] or masks == ["/sys/firmware:ro", "0"], r.stdout
 
 
 def test_no_host_mount_lies_hidden_under_the_sandboxs_own_file_systems():
