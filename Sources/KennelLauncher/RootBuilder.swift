@@ -85,13 +85,25 @@ struct RootBuilder {
             let target = try openTarget(s, createAs: nil).fd
             defer { FD.close(target) }
             guard let pidNamespace else { throw LaunchError("mount procfs on", s.target, Errno(rawValue: EINVAL)) }
-            try step("mount proc on", s.target) { () throws(Errno) in
-                let fs = try Mounts.newFileSystem("proc", attributes: attributes(s.flags)) { fs throws(Errno) in
-                    try fs.set("pidns", fd: pidNamespace)
+            let fs: Int32
+            var pidnsRefused = false
+            do throws(Errno) {
+                fs = try Mounts.newFileSystem("proc", attributes: attributes(s.flags)) { fs throws(Errno) in
+                    do throws(Errno) {
+                        try fs.set("pidns", fd: pidNamespace)
+                    } catch {
+                        pidnsRefused = true
+                        throw error
+                    }
                 }
-                defer { FD.close(fs) }
-                try Mounts.attach(fs, onto: target)
+            } catch {
+                // An older kernel's procfs knows no such option (EINVAL): say what is missing.
+                throw LaunchError("mount proc on", s.target, error, detail: pidnsRefused && error == .invalidArgument
+                                  ? "this kernel's procfs has no pidns option, which kennel needs to mount the sandbox's /proc from the host"
+                                  : nil)
             }
+            defer { FD.close(fs) }
+            try step("mount proc on", s.target) { () throws(Errno) in try Mounts.attach(fs, onto: target) }
             try verifyProc(at: s.target)
 
         case .mask:
