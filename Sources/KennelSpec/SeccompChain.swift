@@ -12,8 +12,9 @@
 /// would not allow, the policy allows unconditionally or its own result would lose to the
 /// hardening's anyway. This is checked over the evaluation by ranges of both programs (per
 /// architecture and number range, the policy's result wherever the hardening returns anything
-/// but "allow" or looks at the arguments), and then by running the chained program against
-/// the two together with the interpreter, on the same calls `SeccompCompactor` uses.
+/// but "allow" or looks at the arguments), then by running the chained program against the
+/// two together with the interpreter, on the same calls `SeccompCompactor` uses, and the
+/// kernel's per-syscall "always allowed" cache must come out as it does for the pair.
 public enum SeccompChain {
     typealias Instruction = BPFProgram.Instruction
     typealias Op = BPFProgram.Op
