@@ -103,15 +103,15 @@ public enum Preparation {
     /// /etc/passwd and /etc/group of the sandbox root, opened inside it (an image's symlink
     /// cannot point the lookup at a host file).
     static func userDatabase(rootfs: String) -> (UserDatabase, String, String) {
-        func read(_ relative: String) -> String {
-            guard let root = try? FD.open(rootfs, O_RDONLY | O_DIRECTORY) else { return "" }
+        func read(_ relative: String) -> [UInt8] {
+            guard let root = try? FD.open(rootfs, O_RDONLY | O_DIRECTORY) else { return [] }
             defer { FD.close(root) }
             // Non-blocking and checked to be a regular file: an image's FIFO or device node
             // at /etc/passwd must neither hang kennel nor be opened as a device by host root.
-            guard let fd = try? InRoot.open(root, relative, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return "" }
+            guard let fd = try? InRoot.open(root, relative, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return [] }
             defer { FD.close(fd) }
-            guard let st = try? FD.fstat(fd), (st.st_mode & S_IFMT) == S_IFREG else { return "" }
-            return (try? FD.readAll(fd, limit: 4 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            guard let st = try? FD.fstat(fd), (st.st_mode & S_IFMT) == S_IFREG else { return [] }
+            return (try? FD.readAll(fd, limit: 4 << 20, expectedSize: Int(st.st_size))) ?? []
         }
         let prefix = rootfs == "/" ? "" : rootfs
         return (UserDatabase(passwd: read("etc/passwd"), group: read("etc/group")),

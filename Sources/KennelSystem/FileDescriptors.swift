@@ -27,9 +27,11 @@ public enum FD {
         try writeAll(fd, Array(string.utf8))
     }
 
-    /// Reads to end of file.
-    public static func readAll(_ fd: Int32, limit: Int = 16 << 20) throws(Errno) -> [UInt8] {
+    /// Reads to end of file. `expectedSize` (a regular file's size from fstat) sizes the
+    /// result once instead of growing it by copies.
+    public static func readAll(_ fd: Int32, limit: Int = 16 << 20, expectedSize: Int = 0) throws(Errno) -> [UInt8] {
         var out: [UInt8] = []
+        if expectedSize > 0 { out.reserveCapacity(min(expectedSize, limit) + 1) }
         // Scratch memory is not zeroed: only the pages read(2) fills are touched (zeroing
         // 64 KiB costs 16 page faults, copy-on-write ones in a freshly forked process).
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)

@@ -53,6 +53,32 @@ final class UserDatabaseTests: XCTestCase {
         XCTAssertThrowsError(try resolve("u", database: db), "a membership outside the mapped range is refused")
     }
 
+    func testLookupsInALargeDatabase() throws {
+        // 20 000 users and groups, each user a member of its own group and the next one's.
+        var passwd = "root:x:0:0:root:/root:/bin/bash\n", group = "root:x:0:\n"
+        for i in 0..<20_000 {
+            passwd += "user\(i):x:\(1000 + i):\(1000 + i):User \(i),,,:/home/user\(i):/bin/bash\n"
+            group += "group\(i):x:\(1000 + i):user\(i),user\((i + 19_999) % 20_000)\r\n"
+        }
+        let db = UserDatabase(passwd: Array(passwd.utf8), group: Array(group.utf8))
+        XCTAssertEqual(db.user(named: "user19999"), UserDatabase.User(name: "user19999", uid: 20_999, gid: 20_999, home: "/home/user19999"))
+        XCTAssertEqual(db.user(uid: 20_998)?.name, "user19998")
+        XCTAssertEqual(db.group(named: "group19999"), 20_999)
+        XCTAssertEqual(db.memberships(of: "user19999"), [1000, 20_999])
+        XCTAssertNil(db.user(named: "user20000"))
+        XCTAssertNil(db.user(named: "user"), "a prefix of names is no name")
+        XCTAssertEqual(try resolve("user19999", database: db).supplementaryGroups, [20_999, 1000])
+    }
+
+    func testFieldsAreSplitOnBytes() {
+        // A ':' followed by a combining accent is still a separator (one Character in Swift,
+        // two code points): fields are bytes, as for libc.
+        let db = UserDatabase(passwd: "svc:x:1\u{301}:5:: /srv:/bin/sh\nok:x:7:7::/:/bin/sh\n", group: "")
+        XCTAssertNil(db.user(named: "svc"), "uid \"1\u{301}\" is not a number")
+        XCTAssertEqual(db.user(named: "ok")?.uid, 7)
+        XCTAssertEqual(UserDatabase(passwd: "a:\u{301}x:3:3::/h:/s\n", group: "").user(named: "a")?.home, "/h")
+    }
+
     func testEmptyDatabases() {
         let db = UserDatabase(passwd: "", group: "")
         XCTAssertTrue(db.users.isEmpty)
