@@ -13,6 +13,10 @@ public struct Launch {
     /// so nothing per-sandbox is ever created on the host.
     let stagingRoot: String
     let namespaces: NamespaceSet
+    /// Whether /proc is first tried with procfs's pidns option (new in 2025), falling back to a
+    /// child in the sandbox's pid namespace. The test suite sets KENNEL_TEST_PROC_FROM_CHILD=1
+    /// to run the fallback on kernels that have the option; nothing else reads it.
+    let procfsTakesPidns: Bool
 
     /// The directory kennel keeps its own state in (hidden inside sandboxes).
     public static let stateDirectory = "/run/kennel"
@@ -25,6 +29,7 @@ public struct Launch {
         if Namespaces.cgroupNamespaceAvailable { ns.insert(.cgroup) }
         if Namespaces.timeNamespaceAvailable { ns.insert(.time) }
         namespaces = ns
+        procfsTakesPidns = getenv("KENNEL_TEST_PROC_FROM_CHILD") == nil
     }
 }
 

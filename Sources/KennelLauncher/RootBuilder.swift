@@ -15,6 +15,8 @@ struct RootBuilder {
     var owner: UInt32? = nil
     /// The sandbox's pid namespace (an open /proc/self/ns/pid_for_children), for `.procfs`.
     var pidNamespace: Int32? = nil
+    /// Try procfs's pidns option first (new in 2025); false only to test the way without it.
+    var procfsTakesPidns = true
     /// The sandbox's scratch file system, for `.scratch`, `.file` and masking directories;
     /// nil after the pivot, where it is out of reach.
     var scratch: ScratchFileSystem? = nil
@@ -22,11 +24,13 @@ struct RootBuilder {
     /// /dev come in a row. Dropped before every mount, which could cover it.
     private let parents = ParentCache()
 
-    init(root: Int32, owner: UInt32? = nil, pidNamespace: Int32? = nil, scratch: ScratchFileSystem? = nil) {
+    init(root: Int32, owner: UInt32? = nil, pidNamespace: Int32? = nil, scratch: ScratchFileSystem? = nil,
+         procfsTakesPidns: Bool = true) {
         self.root = root
         self.owner = owner
         self.pidNamespace = pidNamespace
         self.scratch = scratch
+        self.procfsTakesPidns = procfsTakesPidns
     }
 
     func apply(_ steps: [MountStep]) throws(LaunchError) {
@@ -85,25 +89,26 @@ struct RootBuilder {
             let target = try openTarget(s, createAs: nil).fd
             defer { FD.close(target) }
             guard let pidNamespace else { throw LaunchError("mount procfs on", s.target, Errno(rawValue: EINVAL)) }
-            let fs: Int32
-            var pidnsRefused = false
-            do throws(Errno) {
-                fs = try Mounts.newFileSystem("proc", attributes: attributes(s.flags)) { fs throws(Errno) in
-                    do throws(Errno) {
-                        try fs.set("pidns", fd: pidNamespace)
-                    } catch {
-                        pidnsRefused = true
-                        throw error
+            var pidnsRefused = !procfsTakesPidns
+            if procfsTakesPidns {
+                do throws(Errno) {
+                    let fs = try Mounts.newFileSystem("proc", attributes: attributes(s.flags)) { fs throws(Errno) in
+                        do throws(Errno) {
+                            try fs.set("pidns", fd: pidNamespace)
+                        } catch {
+                            pidnsRefused = error == .invalidArgument
+                            throw error
+                        }
                     }
+                    defer { FD.close(fs) }
+                    try Mounts.attach(fs, onto: target)
+                } catch where pidnsRefused {
+                    // A kernel whose procfs knows no pidns option (it came in 2025): below.
+                } catch {
+                    throw LaunchError("mount proc on", s.target, error)
                 }
-            } catch {
-                // An older kernel's procfs knows no such option (EINVAL): say what is missing.
-                throw LaunchError("mount proc on", s.target, error, detail: pidnsRefused && error == .invalidArgument
-                                  ? "this kernel's procfs has no pidns option, which kennel needs to mount the sandbox's /proc from the host"
-                                  : nil)
             }
-            defer { FD.close(fs) }
-            try step("mount proc on", s.target) { () throws(Errno) in try Mounts.attach(fs, onto: target) }
+            if pidnsRefused { try mountProcFromChild(onto: target, at: s.target, flags: s.flags) }
             try verifyProc(at: s.target)
 
         case .mask:
@@ -173,6 +178,32 @@ struct RootBuilder {
     }
 
     private func attributes(_ f: MountStep.Flags) -> MountAttributes { MountAttributes(f) }
+
+    /// /proc where procfs takes no pidns option: a procfs shows the pid namespace of the
+    /// process that creates it, so a child creates it, born in the sandbox's pid namespace
+    /// (the supervisor's children are, since step 6) and still host root in this mount
+    /// namespace. It lives for the one mount and is reaped here; the sandbox's payload then
+    /// comes as pid 3 instead of 2. The parent death signal takes it down with the supervisor.
+    private func mountProcFromChild(onto target: Int32, at path: String, flags: MountStep.Flags) throws(LaunchError) {
+        let pid = try step("fork", "procfs mounter") { () throws(Errno) in try Proc.fork() }
+        if pid == 0 {
+            var code: Int32 = 0
+            do throws(Errno) {
+                try Proc.dieWithParent()
+                let fs = try Mounts.newFileSystem("proc", attributes: attributes(flags)) { _ throws(Errno) in }
+                try Mounts.attach(fs, onto: target)
+            } catch {
+                code = error.rawValue
+            }
+            Proc.exitImmediately(code)
+        }
+        let status = try step("wait", "procfs mounter") { () throws(Errno) in try Proc.wait(pid) }
+        switch status?.1 {
+        case .exited(0): return
+        case .exited(let errno): throw LaunchError("mount proc on", path, Errno(rawValue: errno))
+        default: throw LaunchError("mount proc on", path, Errno(rawValue: EINTR), detail: "the procfs mounter was killed")
+        }
+    }
 
     private func mountNew(_ type: String, flags: MountStep.Flags, onto target: Int32, at path: String,
                           options: (FileSystemContext) throws(Errno) -> Void) throws(LaunchError) {

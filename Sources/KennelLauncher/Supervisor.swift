@@ -287,7 +287,7 @@ public enum Supervisor {
             defer { FD.close(pidNamespace) }
             let sandboxRoot = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
             defer { FD.close(sandboxRoot) }
-            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace).apply(plan.procMounts)
+            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace, procfsTakesPidns: launch.procfsTakesPidns).apply(plan.procMounts)
 
             // 9. Back to the host's namespaces (and working directory). A supervisor left in the
             //    sandbox's root would write --status-json through paths the sandbox controls.

@@ -259,3 +259,20 @@ def test_no_host_mount_lies_hidden_under_the_sandboxs_own_file_systems():
     points = [line.split()[4] for line in r.stdout.splitlines()]
     for p in ("/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp"):
         assert points.count(p) == 1, (p, points)
+
+
+def test_proc_without_the_pidns_option():
+    # Kernels before 6.18 have no procfs pidns option: kennel then mounts /proc from a child
+    # born in the sandbox's pid namespace. KENNEL_TEST_PROC_FROM_CHILD forces that way here.
+    env = dict(os.environ, KENNEL_TEST_PROC_FROM_CHILD="1")
+    st = probe("status", env=env)
+    # The mounter came and went as pid 2: the payload is pid 3, init's child; only the
+    # sandbox's own processes show.
+    assert st["pid"] == 3 and st["ppid"] == 1 and st["pids"] == [1, 3], st
+    m = {x["target"]: x for x in probe("mounts", env=env)["mounts"]}
+    assert m["/proc"]["fstype"] == "proc" and {"nosuid", "nodev", "noexec"} <= set(m["/proc"]["options"])
+    assert "ro" in m["/proc/sys"]["options"]
+    r = kennel("run", "--cap-add", "ALL", "--seccomp", "unconfined", "--", "sh", "-c",
+               "umount /proc 2>/dev/null; umount -l /proc 2>/dev/null; cat /proc/keys | wc -c; ls /proc | grep -c '^[0-9]'",
+               env=env)
+    assert r.returncode == 0 and r.stdout.split()[0] == "0" and int(r.stdout.split()[1]) <= 4, r.stdout + r.stderr
