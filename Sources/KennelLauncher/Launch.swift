@@ -29,7 +29,7 @@ public struct Launch {
         if Namespaces.cgroupNamespaceAvailable { ns.insert(.cgroup) }
         if Namespaces.timeNamespaceAvailable { ns.insert(.time) }
         namespaces = ns
-        procfsTakesPidns = getenv("KENNEL_TEST_PROC_FROM_CHILD") == nil
+        procfsTakesPidns = getenv("KENNEL_TEST_PROC_FROM_CHILD").map { String(cString: $0) } != "1"
     }
 }
 

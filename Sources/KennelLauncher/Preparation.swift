@@ -111,7 +111,11 @@ public enum Preparation {
             guard let fd = try? InRoot.open(root, relative, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return [] }
             defer { FD.close(fd) }
             guard let st = try? FD.fstat(fd), (st.st_mode & S_IFMT) == S_IFREG else { return [] }
-            return (try? FD.readAll(fd, limit: 4 << 20, expectedSize: Int(st.st_size))) ?? []
+            var bytes = (try? FD.readAll(fd, limit: 4 << 20, expectedSize: Int(st.st_size))) ?? []
+            // Cut at the limit: the last line read may be partial ("alice,bob" of
+            // "alice,bobby"), and a partial entry must not count. Drop it.
+            if bytes.count >= 4 << 20, let end = bytes.lastIndex(of: UInt8(ascii: "\n")) { bytes.removeSubrange((end + 1)...) }
+            return bytes
         }
         let prefix = rootfs == "/" ? "" : rootfs
         return (UserDatabase(passwd: read("etc/passwd"), group: read("etc/group")),

@@ -13,7 +13,7 @@ struct RootBuilder {
     /// id), so they show as root inside rather than as the overflow id; nil inside the
     /// sandbox, where new objects already belong to container root.
     var owner: UInt32? = nil
-    /// The sandbox's pid namespace (an open /proc/self/ns/pid_for_children), for `.procfs`.
+    /// The sandbox's pid namespace (an open /proc/PID/ns/pid of its init), for `.procfs`.
     var pidNamespace: Int32? = nil
     /// Try procfs's pidns option first (new in 2025); false only to test the way without it.
     var procfsTakesPidns = true
@@ -109,7 +109,7 @@ struct RootBuilder {
                 }
             }
             if pidnsRefused { try mountProcFromChild(onto: target, at: s.target, flags: s.flags) }
-            try verifyProc(at: s.target)
+            try verifyProc(at: s.target, shows: pidNamespace)
 
         case .mask:
             guard let (target, mode) = try openTargetIfPresent(s) else { return }
@@ -182,16 +182,25 @@ struct RootBuilder {
     /// /proc where procfs takes no pidns option: a procfs shows the pid namespace of the
     /// process that creates it, so a child creates it, born in the sandbox's pid namespace
     /// (the supervisor's children are, since step 6) and still host root in this mount
-    /// namespace. It lives for the one mount and is reaped here; the sandbox's payload then
-    /// comes as pid 3 instead of 2. The parent death signal takes it down with the supervisor.
+    /// namespace. It becomes pid 2 there: before it exits it sets the namespace's last pid
+    /// back to 1 (ns_last_pid acts on the writer's own pid namespace), so that the payload,
+    /// forked once it is reaped, is pid 2 as always. It keeps no fd but the target. Nothing
+    /// of the sandbox runs yet (init waits for its id maps). If the supervisor dies meanwhile,
+    /// so does init (parent death signal), and the kernel ends the pid namespace with it.
     private func mountProcFromChild(onto target: Int32, at path: String, flags: MountStep.Flags) throws(LaunchError) {
         let pid = try step("fork", "procfs mounter") { () throws(Errno) in try Proc.fork() }
         if pid == 0 {
             var code: Int32 = 0
             do throws(Errno) {
                 try Proc.dieWithParent()
+                try FD.closeAllAbove2(except: target)
                 let fs = try Mounts.newFileSystem("proc", attributes: attributes(flags)) { _ throws(Errno) in }
                 try Mounts.attach(fs, onto: target)
+                // Best effort: without it (a kernel without checkpoint/restore), pid 3.
+                if let last = try? FD.openAt(fs, "sys/kernel/ns_last_pid", O_WRONLY) {
+                    _ = try? FD.writeAll(last, "1")
+                    FD.close(last)
+                }
             } catch {
                 code = error.rawValue
             }
@@ -201,7 +210,8 @@ struct RootBuilder {
         switch status?.1 {
         case .exited(0): return
         case .exited(let errno): throw LaunchError("mount proc on", path, Errno(rawValue: errno))
-        default: throw LaunchError("mount proc on", path, Errno(rawValue: EINTR), detail: "the procfs mounter was killed")
+        case .signaled(let signal): throw LaunchError("mount proc on", path, Errno(rawValue: EINTR), detail: "the procfs mounter died of signal \(signal)")
+        case nil: throw LaunchError("mount proc on", path, Errno(rawValue: ECHILD))
         }
     }
 
@@ -215,12 +225,21 @@ struct RootBuilder {
     }
 
     /// The fake-/proc lesson: whatever the image holds, what now sits at /proc must be procfs.
-    private func verifyProc(at path: String) throws(LaunchError) {
+    /// And it must show the sandbox's pid namespace: its pid 1 is in `pidNamespace`.
+    private func verifyProc(at path: String, shows pidNamespace: Int32) throws(LaunchError) {
         let fd = try step("open", path) { () throws(Errno) in try InRoot.open(root, path, flags: Int32(KENNEL_O_PATH) | O_DIRECTORY) }
         defer { FD.close(fd) }
         let magic = try step("statfs", path) { () throws(Errno) in try Mounts.fileSystemMagic(fd) }
         if magic != Int(KENNEL_PROC_SUPER_MAGIC) {
             throw LaunchError("verify procfs at", path, Errno(rawValue: EXDEV), detail: "not a procfs after mounting")
+        }
+        let (shown, expected) = try step("stat", path + "/1/ns/pid") { () throws(Errno) in
+            var st = stat()
+            _ = try retrying { fstatat(fd, "1/ns/pid", &st, 0) }
+            return (st, try FD.fstat(pidNamespace))
+        }
+        if shown.st_dev != expected.st_dev || shown.st_ino != expected.st_ino {
+            throw LaunchError("verify procfs at", path, Errno(rawValue: EXDEV), detail: "its pid 1 is not the sandbox's init")
         }
     }
 
@@ -381,7 +400,10 @@ final class ScratchFileSystem {
         let fs = try root()
         let name = ScratchFileSystem.name(target)
         let file = try FD.openAt(fs, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
-        do throws(Errno) { try FD.writeAll(file, contents) } catch { FD.close(file); throw error }
+        do throws(Errno) {
+            try FD.writeAll(file, contents)
+            _ = try retrying { fchmod(file, 0o644) }  // whatever the caller's umask took away
+        } catch { FD.close(file); throw error }
         FD.close(file)
         if let fileOwner { _ = try retrying { fchownat(fs, name, fileOwner, fileOwner, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) } }
         return try Mounts.cloneTree(dir: fs, path: name, recursive: false)

@@ -18,7 +18,8 @@ public struct MountStep: Codable, Equatable, Sendable {
         /// with EXDEV, as between separate file systems.
         case scratch(mode: UInt32)
         /// The procfs of the sandbox's pid namespace, mounted by host root before the sandbox
-        /// exists (fsconfig `pidns`), so it arrives locked and shows only the sandbox.
+        /// runs anything (fsconfig `pidns`, or where procfs lacks that option, by a child born
+        /// in that pid namespace), so it arrives locked and shows only the sandbox.
         case procfs
         /// Hides a file (with the sandbox's /dev/null) or a directory (with a read-only view of
         /// an empty directory of the scratch file system; after the pivot, where /proc's masks

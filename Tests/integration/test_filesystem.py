@@ -266,9 +266,9 @@ def test_proc_without_the_pidns_option():
     # born in the sandbox's pid namespace. KENNEL_TEST_PROC_FROM_CHILD forces that way here.
     env = dict(os.environ, KENNEL_TEST_PROC_FROM_CHILD="1")
     st = probe("status", env=env)
-    # The mounter came and went as pid 2: the payload is pid 3, init's child; only the
-    # sandbox's own processes show.
-    assert st["pid"] == 3 and st["ppid"] == 1 and st["pids"] == [1, 3], st
+    # The mounter came and went as pid 2 and set the namespace's last pid back: the payload
+    # is pid 2 as always, init's child; only the sandbox's own processes show.
+    assert st["pid"] == 2 and st["ppid"] == 1 and st["pids"] == [1, 2], st
     m = {x["target"]: x for x in probe("mounts", env=env)["mounts"]}
     assert m["/proc"]["fstype"] == "proc" and {"nosuid", "nodev", "noexec"} <= set(m["/proc"]["options"])
     assert "ro" in m["/proc/sys"]["options"]
