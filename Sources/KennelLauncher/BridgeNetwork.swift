@@ -194,16 +194,22 @@ struct BridgeNetwork {
     /// Every address (IPv4 as 4 bytes, IPv6 as 16) of every host interface, with its name.
     /// IPv4 addresses carry their link's name; an IPv6 address takes it from an IPv4 address
     /// on the same link (every kennel host end has one) or else asks the kernel by index.
-    static func hostAddresses(_ netlink: inout Rtnetlink) throws(Errno) -> [(name: String, address: [UInt8])] {
+    static func hostAddresses(_ netlink: inout Rtnetlink) throws(Errno) -> [HostAddress] {
         let all = try netlink.addresses()
         var names: [Int32: String] = [:]
         for a in all { if let label = a.label, names[a.interface] == nil { names[a.interface] = label } }
         return all.map { a in
-            if let name = names[a.interface] { return (name, a.address) }
+            if let name = names[a.interface] { return HostAddress(name: name, address: a.address) }
             let name = Rtnetlink.interfaceName(a.interface) ?? ""
             names[a.interface] = name
-            return (name, a.address)
+            return HostAddress(name: name, address: a.address)
         }
+    }
+
+    /// An address of the host (4 or 16 bytes) with its link's name.
+    struct HostAddress {
+        let name: String
+        let address: [UInt8]
     }
 
     /// The pair's one hardware address (both ends; see `Rtnetlink.createVethPair`): locally

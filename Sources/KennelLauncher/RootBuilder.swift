@@ -89,26 +89,8 @@ struct RootBuilder {
             let target = try openTarget(s, createAs: nil).fd
             defer { FD.close(target) }
             guard let pidNamespace else { throw LaunchError("mount procfs on", s.target, Errno(rawValue: EINVAL)) }
-            var pidnsRefused = !procfsTakesPidns
-            if procfsTakesPidns {
-                do throws(Errno) {
-                    let fs = try Mounts.newFileSystem("proc", attributes: attributes(s.flags)) { fs throws(Errno) in
-                        do throws(Errno) {
-                            try fs.set("pidns", fd: pidNamespace)
-                        } catch {
-                            pidnsRefused = error == .invalidArgument
-                            throw error
-                        }
-                    }
-                    defer { FD.close(fs) }
-                    try Mounts.attach(fs, onto: target)
-                } catch where pidnsRefused {
-                    // A kernel whose procfs knows no pidns option (it came in 2025): below.
-                } catch {
-                    throw LaunchError("mount proc on", s.target, error)
-                }
-            }
-            if pidnsRefused { try mountProcFromChild(onto: target, at: s.target, flags: s.flags) }
+            let mounted = procfsTakesPidns ? try mountProc(onto: target, at: s.target, pidNamespace: pidNamespace, flags: s.flags) : false
+            if !mounted { try mountProcFromChild(onto: target, at: s.target, flags: s.flags) }
             try verifyProc(at: s.target, shows: pidNamespace)
 
         case .mask:
@@ -178,6 +160,26 @@ struct RootBuilder {
     }
 
     private func attributes(_ f: MountStep.Flags) -> MountAttributes { MountAttributes(f) }
+
+    /// /proc as host root, told by fsconfig `pidns` which pid namespace to show. False,
+    /// with nothing mounted, when procfs knows no such option (it came in 2025).
+    private func mountProc(onto target: Int32, at path: String, pidNamespace: Int32, flags: MountStep.Flags) throws(LaunchError) -> Bool {
+        var pidnsRefused = false
+        do throws(Errno) {
+            let fs = try Mounts.newFileSystem("proc", attributes: attributes(flags)) { fs throws(Errno) in
+                do throws(Errno) { try fs.set("pidns", fd: pidNamespace) } catch {
+                    pidnsRefused = error == .invalidArgument
+                    throw error
+                }
+            }
+            defer { FD.close(fs) }
+            try Mounts.attach(fs, onto: target)
+            return true
+        } catch {
+            if pidnsRefused { return false }
+            throw LaunchError("mount proc on", path, error)
+        }
+    }
 
     /// /proc where procfs takes no pidns option: a procfs shows the pid namespace of the
     /// process that creates it, so a child creates it, born in the sandbox's pid namespace
@@ -387,11 +389,16 @@ final class ScratchFileSystem {
     func directory(for target: String, mode: mode_t) throws(Errno) -> Int32 {
         let fs = try root()
         let name = ScratchFileSystem.name(target)
-        _ = try retrying { mkdirat(fs, name, mode) }
-        // mkdir applies the umask and never sets the sticky bit: the mode is set afterwards.
-        _ = try retrying { fchownat(fs, name, owner, owner, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) }
-        _ = try retrying { fchmodat(fs, name, mode, 0) }
+        try makeDirectory(fs, name, mode: mode, owner: owner)
         return try Mounts.cloneTree(dir: fs, path: name, recursive: false)
+    }
+
+    /// mkdir with exactly `mode` (mkdir applies the umask and never sets the sticky bit, so
+    /// the mode is set afterwards), owned by `owner` if given, else host root.
+    private func makeDirectory(_ fs: Int32, _ name: String, mode: mode_t, owner: UInt32?) throws(Errno) {
+        _ = try retrying { mkdirat(fs, name, mode) }
+        if let owner { _ = try retrying { fchownat(fs, name, owner, owner, Int32(KENNEL_AT_SYMLINK_NOFOLLOW)) } }
+        _ = try retrying { fchmodat(fs, name, mode, 0) }
     }
 
     /// A detached clone of a new file holding `contents` (mode 644; owned by `fileOwner`, a
@@ -413,8 +420,7 @@ final class ScratchFileSystem {
     func emptyDirectory() throws(Errno) -> Int32 {
         let fs = try root()
         if !hasEmptyDirectory {
-            _ = try retrying { mkdirat(fs, ".empty", 0o555) }
-            _ = try retrying { fchmodat(fs, ".empty", 0o555, 0) }
+            try makeDirectory(fs, ".empty", mode: 0o555, owner: nil)
             hasEmptyDirectory = true
         }
         return try Mounts.cloneTree(dir: fs, path: ".empty", recursive: false)

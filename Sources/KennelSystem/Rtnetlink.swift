@@ -56,8 +56,11 @@ public struct Rtnetlink {
             let m = Array(reply)
             guard m.count >= 28 else { return }
             // struct rtmsg follows the 16-byte header; its attributes start at 28.
-            let oif = Rtnetlink.attributes(m, from: 28).first { $0.type == 4 /* RTA_OIF */ && $0.value.count >= 4 }
-            found = (m[17], m[23], oif.map { Int32(bitPattern: Rtnetlink.u32(Array($0.value), 0)) })
+            var oif: Int32?
+            Rtnetlink.forEachAttribute(m, from: 28) { type, value in
+                if type == 4 /* RTA_OIF */, value.count >= 4, oif == nil { oif = Int32(bitPattern: Rtnetlink.u32(Array(value), 0)) }
+            }
+            found = (m[17], m[23], oif)
         }
         guard let found else { throw Errno(rawValue: ENETUNREACH) }
         return (found.0, found.1, found.2)
@@ -169,7 +172,7 @@ public struct Rtnetlink {
             // struct ifaddrmsg follows the 16-byte header; its attributes start at 24.
             let family = Int32(m[16]), index = Int32(bitPattern: Rtnetlink.u32(m, 20))
             var local: [UInt8]?, address: [UInt8]?, label: String?
-            for (type, value) in Rtnetlink.attributes(m, from: 24) {
+            Rtnetlink.forEachAttribute(m, from: 24) { type, value in
                 switch type {
                 case 1 /* IFA_ADDRESS */: address = Array(value)
                 case 2 /* IFA_LOCAL */: local = Array(value)
@@ -239,18 +242,17 @@ public struct Rtnetlink {
         [UInt8(AF_UNSPEC), 0, 0, 0] + host32(UInt32(bitPattern: index)) + host32(flags) + host32(change)
     }
 
-    /// The attributes of a reply `message` from byte `start` on: type and value each (a
-    /// truncated one ends the list).
-    static func attributes(_ message: [UInt8], from start: Int) -> [(type: UInt16, value: ArraySlice<UInt8>)] {
-        var out: [(type: UInt16, value: ArraySlice<UInt8>)] = []
+    /// Calls `body` with the type and value of each attribute of a reply `message` from byte
+    /// `start` on (a truncated one ends the walk). A walk, not an array of (type, value)
+    /// tuples: a tuple array's type metadata is built at run time, on the launch path.
+    static func forEachAttribute(_ message: [UInt8], from start: Int, _ body: (UInt16, ArraySlice<UInt8>) -> Void) {
         var offset = start
         while offset + 4 <= message.count {
             let length = Int(u16(message, offset))
             guard length >= 4, offset + length <= message.count else { break }
-            out.append((u16(message, offset + 2), message[offset + 4 ..< offset + length]))
+            body(u16(message, offset + 2), message[offset + 4 ..< offset + length])
             offset += (length + 3) & ~3
         }
-        return out
     }
 
     /// One attribute: u16 length, u16 type, value, padded to 4 bytes.

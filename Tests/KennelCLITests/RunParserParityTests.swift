@@ -1,6 +1,6 @@
 /// The fast `kennel run` parser (RunArguments) and swift-argument-parser's definition (Run)
 /// must agree: same option names, same values for the same words.
-import KennelSpec
+@testable import KennelSpec
 import XCTest
 @testable import kennel
 
@@ -16,6 +16,18 @@ final class RunParserParityTests: XCTestCase {
         }
         declared.subtract(["--help", "--version", "--"])
         XCTAssertEqual(declared, RunArguments.optionNames)
+    }
+
+    func testEveryValuedNameHasItsPlace() {
+        // The fast parser's list of names and its switch must agree: a name the list has and
+        // the switch lacks would send well-formed arguments back to the slow parser.
+        for name in RunArguments.valuedNames {
+            var v = RunArguments.Values()
+            XCTAssertEqual(RunArguments.set(name, "1", in: &v), true, name)
+            XCTAssertNotEqual(v, RunArguments.Values(), "\(name) sets nothing")
+        }
+        var v = RunArguments.Values()
+        XCTAssertNil(RunArguments.set("--no-such-option", "1", in: &v))
     }
 
     func testBothParsersProduceTheSameValues() throws {

@@ -267,6 +267,16 @@ def test_sandbox_network_shape_and_resolver(topology):
     assert "nameserver 203.0.113.53" in out and out.strip().endswith("ro")
 
 
+def test_resolv_conf_is_readable_whatever_the_callers_umask(topology):
+    # The file kennel writes for --dns is 0644 even when kennel runs under umask 077, so a
+    # non-root payload can resolve names.
+    r = subprocess.run(["sh", "-c", 'umask 077; exec ip netns exec "$0" "$1" run --net bridge --dns 203.0.113.53 '
+                        '--user 65534:65534 -- sh -c "stat -c %a /etc/resolv.conf; cat /etc/resolv.conf"',
+                        topology["host"], KENNEL], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["644", "nameserver 203.0.113.53"], r.stdout
+
+
 def test_the_pair_is_a_point_to_point_link(topology, tmp_path):
     # Both ends: one hardware address (02:6b, then the host end's IPv4 address), NOARP (no ARP
     # or neighbour discovery ever runs on the link), one queue each way.
