@@ -7,7 +7,10 @@ import KennelSystem
 /// machine, resolves names in the sandbox root, reads and compiles the seccomp profile.
 /// Every failure here is a `SpecError` or `LaunchError` with nothing yet to clean up.
 public enum Preparation {
-    public static func launch(for spec: SandboxSpec, passEnv: [String]) throws -> Launch {
+    /// The plan: the request checked against the machine, names resolved, nothing created.
+    /// The seccomp programs come separately (`launch`), so that the supervisor can start the
+    /// network namespace's child (see `Supervisor.begin`) while they are read or compiled.
+    public static func plan(for spec: SandboxSpec, passEnv: [String]) throws -> LaunchPlan {
         var spec = spec
         let rootfs = spec.rootfs ?? "/"
         if spec.rootfs != nil {
@@ -40,7 +43,12 @@ public enum Preparation {
                                    groupPath: groupPath, randomID: randomID(),
                                    thermalThrottleDirs: thermalThrottleDirs())
         if spec.network == .bridge { (host.resolvConf, host.resolvConfIsHostFile) = hostResolvConf() }
-        let plan = try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
+        return try LaunchPlan(spec: spec, host: host, passEnv: passEnv)
+    }
+
+    /// The plan with its seccomp programs, taken from the cache or compiled (a bad profile
+    /// fails here).
+    public static func launch(_ plan: LaunchPlan) throws -> Launch {
         let (machine, kernel) = machineAndKernel()
         let target = SeccompTarget(nativeArch: machine, bounding: plan.capabilities, kernel: kernel)
 
@@ -51,7 +59,7 @@ public enum Preparation {
         let x32 = x32Supported()
         var key = Array("arch=\(target.nativeArch);kernel=\(target.kernel.0).\(target.kernel.1);x32=\(x32);caps=\(plan.capabilities);libseccomp=\(SeccompFilter.libraryVersion);".utf8)
         var profileBytes: [UInt8]?
-        switch spec.seccomp {
+        switch plan.seccomp {
         case .builtinDefault:
             key += Array("builtin:\(SeccompCache.binaryIdentity())".utf8)
         case .unconfined:
@@ -64,7 +72,7 @@ public enum Preparation {
         }
         let programs = try SeccompCache.programs(key: key) {
             var profile: SeccompProfile?
-            switch spec.seccomp {
+            switch plan.seccomp {
             case .builtinDefault: profile = .builtinDefault
             case .unconfined: profile = nil
             case .profile(let path): profile = try SeccompProfile.decode(profileBytes ?? [], source: path)
@@ -91,7 +99,7 @@ public enum Preparation {
             // Kennel's own policy is loaded early, right after the hardening: one program for
             // both where it decides as the two together (see SeccompChain), so the payload
             // loads one filter instead of two. A policy from a file loads late, on its own.
-            if case .builtinDefault = spec.seccomp, let policy, let first = BPFProgram(bytes: hardening),
+            if case .builtinDefault = plan.seccomp, let policy, let first = BPFProgram(bytes: hardening),
                let second = BPFProgram(bytes: policy), let chained = SeccompChain.chain(first, then: second) {
                 return SeccompPrograms(policy: chained.bytes, hardening: [], hardeningInPolicy: true)
             }

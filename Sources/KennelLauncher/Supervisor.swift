@@ -10,24 +10,35 @@ import KennelSystem
 /// maps, then waits: it forwards signals to the sandbox's init and returns the payload's status.
 /// The order is the point: see docs/architecture.md, "Launch sequence".
 public enum Supervisor {
-    /// Runs the sandbox to completion; returns kennel's exit code.
-    public static func run(_ launch: Launch) throws(LaunchError) -> Int32 {
-        let plan = launch.plan
-        try step("mkdir", launch.stagingRoot) { () throws(Errno) in
-            for dir in [Launch.stateDirectory, launch.stagingRoot] where access(dir, F_OK) != 0 {
-                if mkdir(dir, 0o711) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
-            }
-        }
+    /// The signals the supervisor waits for: the forwarded ones and SIGCHLD.
+    private static var waited: SignalSet { SignalSet(SignalSet.forwarded + [SIGCHLD]) }
 
-        // Signals are blocked before the child exists so none is lost before the wait loop;
-        // the child inherits the mask, and the payload clears it just before execve. SIGCHLD
+    /// The first step, as soon as the plan is known: signals set up, and the child that makes
+    /// the sandbox's network namespace started (see `NetworkBuilder`), so that it works while
+    /// the seccomp programs are prepared and the root is built. The caller passes it to `run`,
+    /// or `finish`es it if the launch fails before.
+    public static func begin(_ plan: LaunchPlan) throws(LaunchError) -> NetworkBuilder {
+        // Signals are blocked before any child exists so none is lost before the wait loop;
+        // children inherit the mask, and the payload clears it just before execve. SIGCHLD
         // inherited as ignored would make the kernel reap children silently: never wait blind.
         signal(SIGCHLD, SIG_DFL)
         // A relayed client that hangs up must never kill kennel (and with it the sandbox)
         // through a write to its socket: errors come back as EPIPE. The payload resets this.
         signal(SIGPIPE, SIG_IGN)
-        let waited = SignalSet(SignalSet.forwarded + [SIGCHLD])
         waited.block()
+        return try NetworkBuilder.start(blocked: plan.blocked)
+    }
+
+    /// Runs the sandbox to completion; returns kennel's exit code. `network` comes from `begin`.
+    public static func run(_ launch: Launch, network: NetworkBuilder) throws(LaunchError) -> Int32 {
+        let plan = launch.plan
+        let waited = Self.waited
+        defer { network.finish() }
+        try step("mkdir", launch.stagingRoot) { () throws(Errno) in
+            for dir in [Launch.stateDirectory, launch.stagingRoot] where access(dir, F_OK) != 0 {
+                if mkdir(dir, 0o711) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
+            }
+        }
 
         let channel = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
         defer { FD.close(channel.parent) }
@@ -56,7 +67,7 @@ public enum Supervisor {
         defer { bridge?.finish() }
         let initPid: pid_t
         (initPid, sandboxNetwork, stagingMounts) = try createSandbox(launch, channel: channel, hostNetwork: hostNetwork,
-                                                                     keepNetwork: relay != nil, bridge: &bridge)
+                                                                     network: network, keepNetwork: relay != nil, bridge: &bridge)
         do throws(LaunchError) {
             try bridge?.finishHostSide()
         } catch {
@@ -97,6 +108,7 @@ public enum Supervisor {
         // on the way to the payload (unmounting ~30 mounts and an RCU grace period).
         FD.close(stagingMounts)
         stagingMounts = -1
+        network.finish()
 
         if let failure {
             let status = (try? Proc.wait(initPid))??.1
@@ -168,8 +180,8 @@ public enum Supervisor {
     /// supervisor is back in the host's mount and network namespaces when this returns.
     /// Returns init's pid, an fd to the sandbox's network namespace when `keepNetwork`, and an
     /// fd holding the staging mount namespace (see `run` for when it is let go).
-    private static func createSandbox(_ launch: Launch, channel: SocketPair, hostNetwork: Int32, keepNetwork: Bool,
-                                      bridge: inout BridgeNetwork?) throws(LaunchError) -> (pid_t, Int32, Int32) {
+    private static func createSandbox(_ launch: Launch, channel: SocketPair, hostNetwork: Int32, network: NetworkBuilder,
+                                      keepNetwork: Bool, bridge: inout BridgeNetwork?) throws(LaunchError) -> (pid_t, Int32, Int32) {
         let plan = launch.plan
         let hostMounts = try step("open", "/proc/self/ns/mnt") { () throws(Errno) in try FD.open("/proc/self/ns/mnt", O_RDONLY) }
         defer { FD.close(hostMounts) }
@@ -188,22 +200,23 @@ public enum Supervisor {
         let hostProc = try step("open", "/proc") { () throws(Errno) in try FD.open("/proc", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
         defer { FD.close(hostProc) }
 
-        // 1. Network and first mount namespace, owned by the host user namespace: container
-        //    root will hold no CAP_NET_ADMIN/CAP_NET_RAW over the network (no route changes,
-        //    no raw or packet sockets) and cannot undo the mounts made here (they arrive
-        //    locked in the sandbox's own mount namespace).
-        try step("unshare", "net+mnt") { () throws(Errno) in try Namespaces.unshare([.network, .mount]) }
+        // 1. The first mount namespace, owned by the host user namespace: container root
+        //    cannot undo the mounts made here (they arrive locked in the sandbox's own mount
+        //    namespace). The network namespace, also the host user namespace's (container
+        //    root will hold no CAP_NET_ADMIN/CAP_NET_RAW over it: no route changes, no raw or
+        //    packet sockets), is being made meanwhile by `network`'s child; joined in step 3.
+        try step("unshare", "mnt") { () throws(Errno) in try Namespaces.unshare(.mount) }
         var sandboxNetwork: Int32 = -1
-        if keepNetwork {
-            sandboxNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in
-                try FD.open("/proc/self/ns/net", O_RDONLY)
-            }
-        }
         // Held so that the namespace outlives init's move to its own copy (step 7 and
         // SandboxInit): whoever drops the last reference pays for unmounting it.
         let stagingMounts = (try? FD.open("/proc/self/ns/mnt", O_RDONLY)) ?? -1
-        var handedOver = false  // the fd goes to the caller only on success
-        defer { if !handedOver { FD.close(stagingMounts) } }
+        var handedOver = false  // the fds go to the caller only on success
+        defer {
+            if !handedOver {
+                FD.close(stagingMounts)
+                if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
+            }
+        }
         var returned = false
         defer {
             // On an error path: back to the host's namespaces before reporting. (Success
@@ -243,7 +256,19 @@ public enum Supervisor {
         // by the first step that needs it, its root hidden on the old root's /run/kennel too.
         let scratch = ScratchFileSystem(owner: plan.mapping.base, hiddenAt: Launch.stateDirectory)
         defer { scratch.close() }
-        try RootBuilder(root: root, owner: plan.mapping.base, scratch: scratch).apply(plan.hostMounts)
+        // The mounts that do not depend on the network namespace come first (the plan puts
+        //    /sys and what lies under it after them), while the child still works on it; then
+        //    the supervisor joins it: sysfs shows the network namespace of whoever mounts it.
+        let builder = RootBuilder(root: root, owner: plan.mapping.base, scratch: scratch)
+        let split = plan.firstNetworkBoundMount
+        try builder.apply(Array(plan.hostMounts[..<split]))
+        try network.join(hostProc: hostProc)
+        if keepNetwork {
+            sandboxNetwork = try step("open", "/proc/self/ns/net") { () throws(Errno) in
+                try FD.open("/proc/self/ns/net", O_RDONLY)
+            }
+        }
+        try builder.apply(Array(plan.hostMounts[split...]))
 
         // 4. pivot_root into the staging root and detach the host's tree (never chroot): the
         //    sandbox's mount namespace, copied from this one, holds only its own mounts.
@@ -252,10 +277,9 @@ public enum Supervisor {
             try Mounts.pivotIntoCurrentDirectory()
         }
 
-        // 5. Loopback up, and the blocked destinations: prohibit routes in a network namespace
-        //    the sandbox can never reconfigure (it is owned by the host user namespace). One
-        //    rtnetlink socket for both, closed before pid 1 is cloned.
-        try BlockedRoutes.install(plan.blocked)
+        // 5. Loopback is up and the blocked destinations are prohibit routes already (the
+        //    network child made them, in a namespace the sandbox can never reconfigure); with
+        //    --net bridge, the veth pair.
         try bridge?.attach()
 
         // 6. The sandbox's pid (and time) namespace, owned by the host user namespace: host
@@ -295,7 +319,6 @@ public enum Supervisor {
             try returnToHost(hostMounts, hostNetwork, workingDirectory, children: [hostPids] + (hostTime.map { [$0] } ?? []))
         } catch {
             killAndReap(pid)
-            if sandboxNetwork >= 0 { FD.close(sandboxNetwork) }
             throw error
         }
         handedOver = true

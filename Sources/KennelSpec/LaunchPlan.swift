@@ -12,6 +12,12 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
     /// Mounts made by host root in the host-owned mount namespace (phase 1). Inside the
     /// sandbox's own mount namespace they are locked: container root cannot undo them.
     public var hostMounts: [MountStep]
+    /// The index in `hostMounts` of the first step that needs the sandbox's network namespace
+    /// (the sysfs, which shows the network namespace of whoever mounts it); the steps before
+    /// it can be made while that namespace is still being created.
+    public var firstNetworkBoundMount: Int {
+        hostMounts.firstIndex { if case .fileSystem("sysfs", _) = $0.kind { true } else { false } } ?? hostMounts.count
+    }
     /// The sandbox's /proc and what masks it, made by host root as soon as the sandbox's pid
     /// namespace has its pid 1 (a procfs shows one pid namespace), before the sandbox's own
     /// mount namespace copies them, locked.
@@ -206,7 +212,6 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         let sysfsFlags: MountStep.Flags = [.readOnly, .noSuid, .noDev, .noExec]
         // Phase 1, as host root. The root first: everything else is mounted on top of it.
         hostMounts.append(MountStep("/", .bind(source: rootfs, recursive: true), flags: [.readOnly, .noDev]))
-        // A sysfs of the sandbox's own network namespace: only host root can mount it.
         // /proc of the sandbox's own pid namespace, with Docker's masked and read-only paths,
         // made by host root once the sandbox's pid 1 exists: in the sandbox they are locked,
         // so even container root with CAP_SYS_ADMIN cannot unmount them to see what is below.
@@ -217,13 +222,6 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
         for path in LaunchPlan.readOnlyPaths {
             procMounts.append(MountStep(path, .readOnlyRebind))
         }
-        hostMounts.append(MountStep("/sys", .fileSystem(type: "sysfs", options: []), flags: sysfsFlags))
-        hostMounts.append(MountStep("/sys/fs/cgroup", .bind(source: "/sys/fs/cgroup", recursive: true),
-                                    flags: [.readOnly, .noSuid, .noDev, .noExec]))
-        for path in LaunchPlan.maskedPaths where path.hasPrefix("/sys/") {
-            hostMounts.append(MountStep(path, .mask))
-        }
-        for dir in host.thermalThrottleDirs { hostMounts.append(MountStep(dir, .mask)) }
         // Empty scratch directories over the hidden host paths and /tmp, and a private /dev
         // with the six device nodes and the usual links: all in the sandbox's one scratch tmpfs.
         if usesHostRoot {
@@ -244,6 +242,18 @@ public struct LaunchPlan: Codable, Equatable, Sendable {
                            ("/dev/ptmx", "pts/ptmx")] {
             hostMounts.append(MountStep(link, .symlink(to: to)))
         }
+        // A sysfs of the sandbox's own network namespace (only host root can mount one), with
+        // the host's cgroup tree and the masks under it. It comes after the steps above, which
+        // do not depend on the network namespace: the launcher builds those while the namespace
+        // is still being made (see `firstNetworkBoundMount`). Before the user's mounts, which
+        // may lie under /sys.
+        hostMounts.append(MountStep("/sys", .fileSystem(type: "sysfs", options: []), flags: sysfsFlags))
+        hostMounts.append(MountStep("/sys/fs/cgroup", .bind(source: "/sys/fs/cgroup", recursive: true),
+                                    flags: [.readOnly, .noSuid, .noDev, .noExec]))
+        for path in LaunchPlan.maskedPaths where path.hasPrefix("/sys/") {
+            hostMounts.append(MountStep(path, .mask))
+        }
+        for dir in host.thermalThrottleDirs { hostMounts.append(MountStep(dir, .mask)) }
         // The user's mounts, shallow before deep so a bind into a tmpfs lands on top of it.
         var user: [(Int, MountStep)] = []
         for t in spec.tmpfs {

@@ -55,6 +55,24 @@ public enum Proc {
         try retrying { kennel_prctl(option, a2, a3, a4, a5) }
     }
 
+    /// The CPU the caller runs on (sched_getcpu(3)), or -1.
+    public static func currentCPU() -> Int32 { kennel_sched_getcpu() }
+
+    /// Keeps the caller off `cpu` from now on: it runs on the other CPUs it may use (when
+    /// there is none, nothing changes). A child forked to work beside its parent otherwise
+    /// often starts on the parent's CPU and preempts it there, while another CPU idles.
+    public static func avoidCPU(_ cpu: Int32, process: pid_t = 0) {
+        guard cpu >= 0 else { return }
+        var mask = [UInt64](repeating: 0, count: 16)  // 1024 CPUs
+        let size = mask.withUnsafeMutableBytes { kennel_sched_getaffinity(process, $0.count, $0.baseAddress) }
+        guard size > 0, Int(cpu) < Int(size) * 8 else { return }
+        let word = Int(cpu) / 64, bit = UInt64(1) << UInt64(cpu % 64)
+        guard mask[word] & bit != 0 else { return }
+        mask[word] &= ~bit
+        guard mask.contains(where: { $0 != 0 }) else { return }
+        _ = mask.withUnsafeBytes { kennel_sched_setaffinity(process, Int(size), $0.baseAddress) }
+    }
+
     /// Asks the kernel to SIGKILL this process when its parent dies.
     public static func dieWithParent() throws(Errno) {
         _ = try prctl(Int32(KENNEL_PR_SET_PDEATHSIG), UInt(SIGKILL))

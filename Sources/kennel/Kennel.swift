@@ -188,8 +188,17 @@ struct Run: ParsableCommand {
 extension Kennel {
     /// Runs the sandbox and leaves with its exit status.
     static func launch(_ request: RunArguments) throws -> Never {
-        let launch = try Preparation.launch(for: request.spec, passEnv: request.passEnv)
-        let code = try Supervisor.run(launch)
+        let plan = try Preparation.plan(for: request.spec, passEnv: request.passEnv)
+        // The network namespace's child starts now, beside the seccomp work and the mounts.
+        let network = try Supervisor.begin(plan)
+        let launch: Launch
+        do {
+            launch = try Preparation.launch(plan)
+        } catch {
+            network.finish()
+            throw error
+        }
+        let code = try Supervisor.run(launch, network: network)
         Glibc.exit(code)
     }
 }

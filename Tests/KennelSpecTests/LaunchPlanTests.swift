@@ -280,6 +280,32 @@ final class LaunchPlanTests: XCTestCase {
                                                   flags: [.noSuid, .noDev], createTarget: true)))
     }
 
+    /// The launcher builds every host mount before `firstNetworkBoundMount` while the network
+    /// namespace is still being made, and joins it there: the sysfs must be that step, nothing
+    /// before it may lie under /sys, and what lies under /sys (the user's mounts too) after it.
+    func testMountsOfTheNetworkNamespaceComeAfterTheRest() throws {
+        let p = try plan {
+            $0.binds = [SandboxSpec.Bind(source: "/x", destination: "/sys/kernel/x", readOnly: true),
+                        SandboxSpec.Bind(source: "/y", destination: "/srv", readOnly: false)]
+            $0.tmpfs = [SandboxSpec.Tmpfs(destination: "/sys/extra")]
+        }
+        let split = p.firstNetworkBoundMount
+        XCTAssertEqual(p.hostMounts[split], MountStep("/sys", .fileSystem(type: "sysfs", options: []),
+                                                      flags: [.readOnly, .noSuid, .noDev, .noExec]))
+        for step in p.hostMounts[..<split] {
+            XCTAssertFalse(step.target == "/sys" || step.target.hasPrefix("/sys/"), step.target)
+        }
+        for target in ["/sys/fs/cgroup", "/sys/firmware", "/sys/kernel/x", "/sys/extra"] {
+            let i = try XCTUnwrap(p.hostMounts.firstIndex { $0.target == target }, target)
+            XCTAssertGreaterThan(i, split, target)
+        }
+        // The scratch directories and /dev, the bulk of the work, come before it.
+        for target in ["/tmp", "/dev", "/dev/null", "/dev/ptmx", "/root", "/home", "/run"] {
+            let i = try XCTUnwrap(p.hostMounts.firstIndex { $0.target == target }, target)
+            XCTAssertLessThan(i, split, target)
+        }
+    }
+
     func testHomeDirectoryCreatedUnderHiddenHome() throws {
         let p = try plan { $0.user = "sagemaker-user" }
         let home = MountStep("/home/sagemaker-user", .directory(uid: 200_001, gid: 199_101, mode: 0o700))

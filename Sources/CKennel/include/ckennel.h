@@ -115,6 +115,12 @@ int kennel_accept_nonblocking(int listener);
 // sched_getaffinity(2) needs _GNU_SOURCE and CPU_COUNT is a macro: how many CPUs this process
 // may run on, or -1.
 int kennel_cpus_allowed(void);
+// sched_getcpu(3) is declared only under _GNU_SOURCE: the CPU the caller runs on, or -1.
+int kennel_sched_getcpu(void);
+// sched_getaffinity(2)/sched_setaffinity(2) of a process (0: the caller), raw (the mask as bytes; the glibc
+// declarations need _GNU_SOURCE). getaffinity returns the mask's size in bytes, or -1.
+long kennel_sched_getaffinity(int pid, size_t size, void *mask);
+long kennel_sched_setaffinity(int pid, size_t size, const void *mask);
 int kennel_signalfd(const void *mask);
 long kennel_signalfd_read(int fd, int *signal, int *code);
 // splice(2) is declared only under _GNU_SOURCE; offsets are always NULL here (sockets, pipes).
