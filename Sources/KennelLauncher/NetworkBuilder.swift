@@ -21,6 +21,8 @@ public final class NetworkBuilder {
     private let channel: Int32
     /// Set once the child has been reaped: `finish` is idempotent.
     private var done = false
+    /// Set once the supervisor is in the namespace and has let the child go.
+    private var joined = false
 
     private init(pid: pid_t, channel: Int32) {
         self.pid = pid
@@ -94,17 +96,24 @@ public final class NetworkBuilder {
         joined = true
         FD.close(channel)
     }
-    private var joined = false
 
-    /// Reaps the child: after `join` it is on its way out (its channel has hung up); before,
-    /// the launch failed and it is killed first. Idempotent.
+    /// Reaps the child. Before `join` the launch failed: the child is killed first and waited
+    /// for. After it, the child is on its way out (its channel has hung up) and is reaped only
+    /// if it has ended: the supervisor calls this again on SIGCHLD, and never blocks on a child
+    /// that someone stopped. Idempotent.
     public func finish() {
         guard !done else { return }
-        done = true
         if !joined {
+            done = true
             FD.close(channel)
             Proc.send(SIGKILL, to: pid)
+            _ = try? Proc.wait(pid)
+            return
         }
-        _ = try? Proc.wait(pid)
+        do {
+            if try Proc.wait(pid, nohang: true) != nil { done = true }
+        } catch {
+            done = true  // ECHILD: nothing left to reap
+        }
     }
 }

@@ -5,7 +5,8 @@ import KennelSystem
 
 /// What the supervisor does before anything is created: checks the request against the
 /// machine, resolves names in the sandbox root, reads and compiles the seccomp profile.
-/// Every failure here is a `SpecError` or `LaunchError` with nothing yet to clean up.
+/// Every failure here is a `SpecError` or `LaunchError`. Between `plan` and `launch` the
+/// network namespace's child exists (`Supervisor.begin`): the caller ends it if `launch` fails.
 public enum Preparation {
     /// The plan: the request checked against the machine, names resolved, nothing created.
     /// The seccomp programs come separately (`launch`), so that the supervisor can start the

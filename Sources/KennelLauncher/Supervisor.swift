@@ -29,6 +29,22 @@ public enum Supervisor {
         return try NetworkBuilder.start(blocked: plan.blocked)
     }
 
+    /// A terminating signal that came between `begin` and now (a Ctrl-C during a cold seccomp
+    /// compile): nothing of the sandbox exists yet but the network child, so kennel ends the
+    /// way it would have without the mask, by that signal, once the child is gone. (Later, a
+    /// signal from the terminal reaches the payload directly, and one sent to kennel alone is
+    /// forwarded.)
+    public static func stopIfSignalled(_ network: NetworkBuilder) {
+        var pending = sigset_t()
+        sigpending(&pending)
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] where sigismember(&pending, s) == 1 {
+            network.finish()
+            signal(s, SIG_DFL)
+            SignalSet.unblockAll()  // delivered now: kennel ends by it
+            Proc.exitImmediately(128 + s)
+        }
+    }
+
     /// Runs the sandbox to completion; returns kennel's exit code. `network` comes from `begin`.
     public static func run(_ launch: Launch, network: NetworkBuilder) throws(LaunchError) -> Int32 {
         let plan = launch.plan
@@ -124,19 +140,20 @@ public enum Supervisor {
 
         if let relay {
             relay.attach(to: sandboxNetwork)
-            return try relayAndWait(relay, signals: waited, initPid: initPid)
+            return try relayAndWait(relay, signals: waited, initPid: initPid, network: network)
         }
         while true {
             let (signal, code) = waited.wait()
-            if let status = handle(signal, code: code, initPid: initPid) { return status }
+            if let status = handle(signal, code: code, initPid: initPid, network: network) { return status }
         }
     }
 
     /// One signal: SIGCHLD may mean init ended (its status is returned); the forwarded ones go
     /// to init, unless the terminal sent them to the whole foreground group, which the payload
     /// received already.
-    private static func handle(_ signal: Int32, code: Int32, initPid: pid_t) -> Int32? {
+    private static func handle(_ signal: Int32, code: Int32, initPid: pid_t, network: NetworkBuilder) -> Int32? {
         if signal == SIGCHLD {
+            network.finish()
             if let (_, status) = try? Proc.wait(initPid, nohang: true) { return status.shellCode }
             return nil
         }
@@ -145,7 +162,7 @@ public enum Supervisor {
     }
 
     /// The wait loop with published ports: one poll(2) over a signalfd and the relay's sockets.
-    private static func relayAndWait(_ relay: PortRelay, signals: SignalSet, initPid: pid_t) throws(LaunchError) -> Int32 {
+    private static func relayAndWait(_ relay: PortRelay, signals: SignalSet, initPid: pid_t, network: NetworkBuilder) throws(LaunchError) -> Int32 {
         let signalFD = try step("signalfd") { () throws(Errno) in try signals.fileDescriptor() }
         defer { FD.close(signalFD) }
         var spin = RelaySpin(window: RelaySpin.defaultWindow, cpus: Int(kennel_cpus_allowed()))
@@ -170,7 +187,7 @@ public enum Supervisor {
             }
             if fds[0].revents != 0 {
                 while let (signal, code) = SignalSet.read(signalFD) {
-                    if let status = handle(signal, code: code, initPid: initPid) { return status }
+                    if let status = handle(signal, code: code, initPid: initPid, network: network) { return status }
                 }
             }
         }
@@ -226,9 +243,9 @@ public enum Supervisor {
         // 2. Nothing mounted from here on may propagate back to the host.
         try step("make mounts private", "/") { () throws(Errno) in try Mounts.makeRootPrivate() }
 
-        // 3. Host-privileged mounts in the staging root: the image, a sysfs of this network
-        //    namespace (only host root may mount one), private /dev and /tmp, hidden host
-        //    paths, the user's binds. The plan's first step is the root itself, attached at the
+        // 3. Host-privileged mounts in the staging root: the image, private /dev and /tmp,
+        //    hidden host paths, a sysfs of the sandbox's network namespace (only host root may
+        //    mount one), the user's binds. The plan's first step is the root itself, attached at the
         //    staging path (the only mount made by path); the rest are made relative to it.
         let rootStep = plan.hostMounts.first { $0.target == "/" }
         try step("bind rootfs", plan.rootfs) { () throws(Errno) in
@@ -257,8 +274,8 @@ public enum Supervisor {
         let scratch = ScratchFileSystem(owner: plan.mapping.base, hiddenAt: Launch.stateDirectory)
         defer { scratch.close() }
         // The mounts that do not depend on the network namespace come first (the plan puts
-        //    /sys and what lies under it after them), while the child still works on it; then
-        //    the supervisor joins it: sysfs shows the network namespace of whoever mounts it.
+        // /sys and what lies under it after them), while the child still works on it; then
+        // the supervisor joins it: sysfs shows the network namespace of whoever mounts it.
         let builder = RootBuilder(root: root, owner: plan.mapping.base, scratch: scratch)
         let split = plan.firstNetworkBoundMount
         try builder.apply(Array(plan.hostMounts[..<split]))
@@ -292,7 +309,7 @@ public enum Supervisor {
 
         // 7. The sandbox's pid 1: pid 1 of that pid namespace, in a new user namespace with the
         //    uts and cgroup namespaces it owns, still in this (host-owned) mount namespace and
-        //    the network namespace of step 1. It makes its own mount namespace (a locked copy of
+        //    the network namespace joined in step 3. It makes its own mount namespace (a locked copy of
         //    this one) and ipc namespace once it is container root.
         let kinds = launch.namespaces.intersection([.uts, .cgroup]).union(.user)
         let pid = try step("clone", kinds.procNames.joined(separator: "+")) { () throws(Errno) in

@@ -198,6 +198,7 @@ extension Kennel {
             network.finish()
             throw error
         }
+        Supervisor.stopIfSignalled(network)
         let code = try Supervisor.run(launch, network: network)
         Glibc.exit(code)
     }
