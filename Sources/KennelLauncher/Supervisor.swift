@@ -247,6 +247,9 @@ public enum Supervisor {
         //    hidden host paths, a sysfs of the sandbox's network namespace (only host root may
         //    mount one), the user's binds. The plan's first step is the root itself, attached at the
         //    staging path (the only mount made by path); the rest are made relative to it.
+        // The host's mount table (this namespace is still its copy), read before the root's
+        // copy is attached below.
+        let hostMountTable = plan.coveredHostPaths.isEmpty ? [] : ((try? FD.readFile("/proc/self/mountinfo")) ?? [])
         let rootStep = plan.hostMounts.first { $0.target == "/" }
         try step("bind rootfs", plan.rootfs) { () throws(Errno) in
             let tree = try Mounts.cloneTree(path: plan.rootfs, recursive: true)
@@ -264,10 +267,15 @@ public enum Supervisor {
         // Unmounting each would cost an RCU grace period; instead they move out of the new
         // root, stacked on /run/kennel of the old one (in this private namespace only), and go
         // with the old root when step 4 detaches it. EINVAL: nothing mounted there.
-        for path in plan.coveredHostPaths {
-            guard let mount = try? InRoot.openPath(root, path) else { continue }
-            try? Mounts.attach(mount, at: Launch.stateDirectory)
-            FD.close(mount)
+        // Mounts below a covered path that is no mount point itself (/run/netns and the
+        // namespaces `ip netns` keeps there, on a host whose /run is a plain directory) go the
+        // same way: this namespace's mount table says where they are (see MountTable).
+        if !plan.coveredHostPaths.isEmpty {
+            for path in MountTable.coveredMounts(MountTable.mountPoints(hostMountTable), covered: plan.coveredHostPaths) {
+                guard let mount = try? InRoot.openPath(root, path) else { continue }
+                try? Mounts.attach(mount, at: Launch.stateDirectory)
+                FD.close(mount)
+            }
         }
         // The scratch tmpfs (/tmp, /dev, the hidden paths, /sys's masks, resolv.conf) is made
         // by the first step that needs it, its root hidden on the old root's /run/kennel too.
