@@ -154,6 +154,27 @@ def test_supplementary_groups_from_the_images_group_file(tmp_path):
         assert got[0] == want[0] and set(got) == set(want) and len(got) == len(want), (user, r.stdout)
 
 
+def test_a_group_file_cut_at_the_read_limit_loses_its_partial_last_line(tmp_path):
+    # kennel reads at most 4 MiB of an image's /etc/group. Here the limit falls inside the
+    # member list of the last line ("lab:x:1700:carol,bobby" cut after "carol,bob"): counted,
+    # that partial line would make bob a member of lab.
+    root = minimal_rootfs(tmp_path)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nbob:x:1501:1601::/home/bob:/bin/sh\n")
+    limit = 4 << 20
+    head = "root:x:0:\nbobs:x:1601:\n"
+    last = "lab:x:1700:carol,bobby\n"
+    cut = last.index("bobby") + len("bob")
+    # 18-byte group lines up to the limit, then one line that pads to it exactly.
+    count, rest = divmod(limit - len(head) - cut, 18)
+    filler = "".join(f"g{i:07d}:x:20000:\n" for i in range(count)) + ("x" * (rest - 1) + "\n" if rest else "")
+    text = head + filler + last
+    assert text[:limit].endswith("lab:x:1700:carol,bob"), text[limit - 30:limit]
+    (root / "etc/group").write_text(text)
+    r = kennel("run", "--rootfs", str(root), "--bind", "/usr:/usr:ro", "--user", "bob", "--", "id", "-G")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1601"], r.stdout
+
+
 @pytest.mark.parametrize("target", ["dev", "proc", "tmp"])
 def test_mount_target_symlinks_never_lead_out_of_the_rootfs(tmp_path, target):
     root = minimal_rootfs(tmp_path)
