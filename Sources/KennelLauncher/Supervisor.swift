@@ -270,9 +270,13 @@ public enum Supervisor {
         // Mounts below a covered path that is no mount point itself (/run/netns and the
         // namespaces `ip netns` keeps there, on a host whose /run is a plain directory) go the
         // same way: this namespace's mount table says where they are (see MountTable).
+        // The paths below a covered one lie in directories others may write (/tmp, /home):
+        // each is reached without following a symlink or crossing a mount (`openMountPoint`),
+        // or left alone. Without a readable mount table, the covered paths themselves.
         if !plan.coveredHostPaths.isEmpty {
-            for path in MountTable.coveredMounts(MountTable.mountPoints(hostMountTable), covered: plan.coveredHostPaths) {
-                guard let mount = try? InRoot.openPath(root, path) else { continue }
+            let points = MountTable.mountPoints(hostMountTable)
+            for path in points.isEmpty ? plan.coveredHostPaths : MountTable.coveredMounts(points, covered: plan.coveredHostPaths) {
+                guard let mount = try? InRoot.openMountPoint(root, path) else { continue }
                 try? Mounts.attach(mount, at: Launch.stateDirectory)
                 FD.close(mount)
             }

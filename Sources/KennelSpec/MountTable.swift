@@ -34,8 +34,18 @@ public enum MountTable {
                 out += here
                 continue
             }
-            let below = points.filter { $0.utf8.starts(with: (c + "/").utf8) }
-            for p in below where !below.contains(where: { q in q != p && p.utf8.starts(with: (q + "/").utf8) }) {
+            // Sorted with "/" below every other byte, a mount point's descendants follow it
+            // directly: one pass keeps the top-most (linear after the sort, for hosts with
+            // thousands of container mounts under /run).
+            let prefix = Array((c + "/").utf8)
+            let below = points.filter { $0.utf8.starts(with: prefix) }
+                .map { p in (p, p.utf8.map { $0 == UInt8(ascii: "/") ? 0 : $0 }) }
+                .sorted { $0.1.lexicographicallyPrecedes($1.1) }
+            var top: [UInt8]?
+            for (p, key) in below {
+                if let t = top, key.count > t.count, key.starts(with: t), key[t.count] == 0 { continue }
+                if let t = top, key == t { out.append(p); continue }  // stacked on a kept one
+                top = key
                 out.append(p)
             }
         }

@@ -94,6 +94,30 @@ public enum InRoot {
     public static func openPath(_ root: Int32, _ path: String) throws(Errno) -> Int32 {
         try open(root, path, flags: Int32(KENNEL_O_PATH) | O_NOFOLLOW)
     }
+
+    /// An O_PATH handle on what is mounted at `path`, a mount point read from a mount table
+    /// whose directories others may have changed since: the way there follows no symlink at
+    /// all and crosses no mount (openat2 RESOLVE_NO_SYMLINKS and RESOLVE_NO_XDEV up to the
+    /// parent), so a directory renamed or replaced by a symlink fails (ELOOP, EXDEV) instead
+    /// of leading to another mount, and no file system mounted on the way (a user's FUSE)
+    /// is ever looked into. Only the last step enters the mount.
+    public static func openMountPoint(_ root: Int32, _ path: String) throws(Errno) -> Int32 {
+        let components = path.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
+        guard let leaf = components.last else { throw Errno(rawValue: EINVAL) }
+        let strict = UInt64(KENNEL_RESOLVE_IN_ROOT | KENNEL_RESOLVE_NO_SYMLINKS)
+        var parent = root
+        if components.count > 1 {
+            let relative = components.dropLast().joined(separator: "/")
+            parent = try retrying {
+                kennel_openat2(root, relative, UInt64(Int32(KENNEL_O_PATH) | O_DIRECTORY | O_CLOEXEC), 0,
+                               strict | UInt64(KENNEL_RESOLVE_NO_XDEV))
+            }
+        }
+        defer { if parent != root { FD.close(parent) } }
+        return try retrying {
+            kennel_openat2(parent, leaf, UInt64(Int32(KENNEL_O_PATH) | O_NOFOLLOW | O_CLOEXEC), 0, strict)
+        }
+    }
 }
 
 /// A file system context from fsopen(2), before it is created: options go in with fsconfig(2).

@@ -23,4 +23,15 @@ final class MountTableTests: XCTestCase {
                        ["/proc", "/dev", "/dev", "/run/netns", "/run/user/0"])
         XCTAssertEqual(MountTable.coveredMounts(points, covered: []), [])
     }
+
+    /// "-" sorts before "/": /run/a-b must not hide /run/a's descendants from the one pass,
+    /// and mounts stacked on a kept point are each moved (each move takes the top one).
+    func testTopMostBelowACoveredPathWithNeighboursAndStacks() {
+        let points = ["/run/a/c", "/run/a-b", "/run/a", "/run/a", "/run/a-b/d", "/run/b/x/y", "/run/b/x", "/run/ab/c"]
+        XCTAssertEqual(MountTable.coveredMounts(points, covered: ["/run"]),
+                       ["/run/a", "/run/a", "/run/a-b", "/run/ab/c", "/run/b/x"])
+        // Thousands of container mounts under /run: one pass after the sort.
+        let many = (0..<5000).map { "/run/docker/netns/\($0)" } + ["/run/docker/netns"]
+        XCTAssertEqual(MountTable.coveredMounts(many, covered: ["/run"]), ["/run/docker/netns"])
+    }
 }
