@@ -37,10 +37,11 @@ public enum Supervisor {
     public static func stopIfSignalled(_ network: NetworkBuilder) {
         var pending = sigset_t()
         sigpending(&pending)
-        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] where sigismember(&pending, s) == 1 {
+        // Not one the caller ignores (a blocked signal is queued even then; unblocked, it would
+        // have been discarded): kennel goes on as it would have.
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] where sigismember(&pending, s) == 1 && !SignalSet.isIgnored(s) {
             network.finish()
-            signal(s, SIG_DFL)
-            SignalSet.unblockAll()  // delivered now: kennel ends by it
+            SignalSet.unblockAll()  // delivered now, with its default action: kennel ends by it
             Proc.exitImmediately(128 + s)
         }
     }

@@ -38,6 +38,14 @@ public struct SignalSet {
         }
     }
 
+    /// True if the signal's disposition is "ignore" (inherited from the caller, say a shell
+    /// running kennel in the background with SIGINT ignored).
+    public static func isIgnored(_ signal: Int32) -> Bool {
+        var action = sigaction()
+        guard sigaction(signal, nil, &action) == 0 else { return false }
+        return unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    }
+
     /// Restores default dispositions (before exec; handlers would be reset anyway, this also
     /// undoes ignored signals inherited from the caller, such as SIGPIPE under some shells).
     public static func resetDispositions(_ signals: [Int32]) {
