@@ -20,12 +20,16 @@ struct RootBuilder {
     /// The sandbox's scratch file system, for `.scratch`, `.file` and masking directories;
     /// nil after the pivot, where it is out of reach.
     var scratch: ScratchFileSystem? = nil
+    /// After the pivot: read-only views of the scratch file system's empty directory, cloned
+    /// for /proc's masked directories before the pivot (see `PreparedMask`).
+    var preparedMasks: [PreparedMask] = []
     /// The parent directory of the last device node, link or directory made: the ones in
     /// /dev come in a row. Dropped before every mount, which could cover it.
     private let parents = ParentCache()
 
     init(root: Int32, owner: UInt32? = nil, pidNamespace: Int32? = nil, scratch: ScratchFileSystem? = nil,
-         procfsTakesPidns: Bool = true) {
+         procfsTakesPidns: Bool = true, preparedMasks: [PreparedMask] = []) {
+        self.preparedMasks = preparedMasks
         self.root = root
         self.owner = owner
         self.pidNamespace = pidNamespace
@@ -104,9 +108,12 @@ struct RootBuilder {
                     try Mounts.setAttributes(empty, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
                     try Mounts.attach(empty, onto: target)
                 }
+            } else if (mode & S_IFMT) == S_IFDIR, let view = preparedMasks.first(where: { $0.target == s.target }) {
+                // After the pivot (/proc's masks): the view cloned for it before.
+                try step("mask", s.target) { () throws(Errno) in try Mounts.attach(view.fd, onto: target) }
             } else if (mode & S_IFMT) == S_IFDIR {
-                // After the pivot (/proc's masks) the scratch file system is out of reach: an
-                // empty read-only tmpfs of its own.
+                // A directory nobody prepared a view for (one the host's /proc lacks): an empty
+                // read-only tmpfs of its own.
                 try mountNew("tmpfs", flags: [.readOnly, .noSuid, .noDev, .noExec], onto: target, at: s.target) { fs throws(Errno) in
                     try fs.set("size", "0")
                     try fs.set("mode", "555")
@@ -372,6 +379,16 @@ struct RootBuilder {
 /// go too), and leaves with the old root at the pivot. Attached, it can be cloned from on
 /// any kernel: cloning a directory of a detached mount (fsmount's) needs Linux 6.15. Every
 /// target gets a clone of a directory of its own.
+/// A read-only view of the scratch file system's empty directory, cloned before the pivot for
+/// one of /proc's masked directories: /proc is made after the pivot, when the scratch file
+/// system can no longer be cloned from (on kernels before 6.15 a detached mount cannot be),
+/// and a view costs a clone where a tmpfs of its own would cost a superblock to create and
+/// tear down. The caller closes `fd`.
+struct PreparedMask {
+    let target: String
+    let fd: Int32
+}
+
 final class ScratchFileSystem {
     let owner: UInt32
     let hiddenAt: String

@@ -300,6 +300,28 @@ public enum Supervisor {
         }
         try builder.apply(Array(plan.hostMounts[split...]))
 
+        // /proc's masked directories come after the pivot (step 8), when the scratch file
+        // system is out of reach: their read-only views are cloned now, one for each directory
+        // the host's procfs has (the sandbox's, of the same kernel, has the same ones).
+        var preparedMasks: [PreparedMask] = []
+        defer { for m in preparedMasks { FD.close(m.fd) } }
+        for m in plan.procMounts where m.kind == .mask && m.target.hasPrefix("/proc/") {
+            var st = stat()
+            guard fstatat(hostProc, String(m.target.dropFirst("/proc/".count)), &st, AT_SYMLINK_NOFOLLOW) == 0,
+                  (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+            let view = try step("mask", m.target) { () throws(Errno) in
+                let view = try scratch.emptyDirectory()
+                do throws(Errno) {
+                    try Mounts.setAttributes(view, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
+                } catch {
+                    FD.close(view)
+                    throw error
+                }
+                return view
+            }
+            preparedMasks.append(PreparedMask(target: m.target, fd: view))
+        }
+
         // 4. pivot_root into the staging root and detach the host's tree (never chroot): the
         //    sandbox's mount namespace, copied from this one, holds only its own mounts.
         try step("pivot_root", plan.rootfs) { () throws(Errno) in
@@ -341,7 +363,8 @@ public enum Supervisor {
             defer { FD.close(pidNamespace) }
             let sandboxRoot = try step("open", "/") { () throws(Errno) in try FD.open("/", Int32(KENNEL_O_PATH) | O_DIRECTORY) }
             defer { FD.close(sandboxRoot) }
-            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace, procfsTakesPidns: launch.procfsTakesPidns).apply(plan.procMounts)
+            try RootBuilder(root: sandboxRoot, pidNamespace: pidNamespace, procfsTakesPidns: launch.procfsTakesPidns,
+                            preparedMasks: preparedMasks).apply(plan.procMounts)
 
             // 9. Back to the host's namespaces (and working directory). A supervisor left in the
             //    sandbox's root would write --status-json through paths the sandbox controls.
