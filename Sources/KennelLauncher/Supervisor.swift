@@ -275,8 +275,8 @@ public enum Supervisor {
         // each is reached without following a symlink or crossing a mount (`openMountPoint`),
         // or left alone. Without a readable mount table, the covered paths themselves.
         if !plan.coveredHostPaths.isEmpty {
-            let points = MountTable.mountPoints(hostMountTable)
-            for path in points.isEmpty ? plan.coveredHostPaths : MountTable.coveredMounts(points, covered: plan.coveredHostPaths) {
+            let mounts = MountTable.mounts(hostMountTable)
+            for path in mounts.isEmpty ? plan.coveredHostPaths : MountTable.coveredMounts(mounts, covered: plan.coveredHostPaths) {
                 guard let mount = try? InRoot.openMountPoint(root, path) else { continue }
                 try? Mounts.attach(mount, at: Launch.stateDirectory)
                 FD.close(mount)

@@ -9,45 +9,62 @@
 /// `ip netns del`) for as long as the sandbox runs. The launcher moves them out of the new root
 /// before the pivot, so that they go with the old root.
 public enum MountTable {
-    /// The mount points (the fifth field of each line, with the kernel's octal escapes for
-    /// space, tab, newline and backslash decoded), in the file's order; a path mounted on
-    /// more than once appears once per mount.
-    public static func mountPoints(_ mountinfo: [UInt8]) -> [String] {
-        var points: [String] = []
-        for line in mountinfo.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 5)
-            guard fields.count > 4 else { continue }
-            points.append(unescape(fields[4]))
+    /// One line of mountinfo: the mount's id, its parent's id and where it is mounted.
+    public struct Mount: Equatable, Sendable {
+        public var id: Int
+        public var parent: Int
+        public var point: String
+        public init(id: Int, parent: Int, point: String) {
+            self.id = id
+            self.parent = parent
+            self.point = point
         }
-        return points
     }
 
-    /// The mounts to move out of a copy of the host's tree: for each covered path, itself if
-    /// it is a mount point (its submounts go with it), and otherwise the top-most mount points
-    /// below it (each with its own submounts). Stacked mounts on one path appear as often as
-    /// they are stacked: each move takes the top one.
-    public static func coveredMounts(_ points: [String], covered: [String]) -> [String] {
+    /// The mounts, in the file's order: the first two fields (mount and parent id) and the fifth
+    /// (the mount point, with the kernel's octal escapes for space, tab, newline and backslash
+    /// decoded). Lines that do not parse are left out.
+    public static func mounts(_ mountinfo: [UInt8]) -> [Mount] {
+        var mounts: [Mount] = []
+        for line in mountinfo.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 5)
+            guard fields.count > 4, let id = Int(String(decoding: fields[0], as: UTF8.self)),
+                  let parent = Int(String(decoding: fields[1], as: UTF8.self)) else { continue }
+            mounts.append(Mount(id: id, parent: parent, point: unescape(fields[4])))
+        }
+        return mounts
+    }
+
+    /// The paths to move out of a copy of the host's tree, in order, one move each (a move by
+    /// path takes the top mount there, with everything mounted on it). Under each covered
+    /// path, the mounts whose parent mount lies outside it: the one at the path itself, the
+    /// top-most below it where it is no mount point, and also those hidden underneath a later
+    /// mount (/run/netns mounted before a tmpfs on /run), which the move of the covering mount
+    /// reveals. Shallow paths first, so that a covering mount goes before what it hides; a
+    /// path as often as mounts are stacked on it.
+    public static func coveredMounts(_ mounts: [Mount], covered: [String]) -> [String] {
         var out: [String] = []
         for c in covered {
-            let here = points.filter { $0 == c }
-            if !here.isEmpty {
-                out += here
-                continue
-            }
-            // Sorted with "/" below every other byte, a mount point's descendants follow it
-            // directly: one pass keeps the top-most (linear after the sort, for hosts with
-            // thousands of container mounts under /run).
             let prefix = Array((c + "/").utf8)
-            let below = points.filter { $0.utf8.starts(with: prefix) }
-                .map { p in (p, p.utf8.map { $0 == UInt8(ascii: "/") ? 0 : $0 }) }
-                .sorted { $0.1.lexicographicallyPrecedes($1.1) }
-            var top: [UInt8]?
-            for (p, key) in below {
-                if let t = top, key.count > t.count, key.starts(with: t), key[t.count] == 0 { continue }
-                if let t = top, key == t { out.append(p); continue }  // stacked on a kept one
-                top = key
-                out.append(p)
+            let inside = mounts.filter { $0.point == c || $0.point.utf8.starts(with: prefix) }
+            let ids = Set(inside.map(\.id))
+            var children: [Int: [Mount]] = [:]
+            for m in inside { children[m.parent, default: []].append(m) }
+            var moves: [Mount] = []
+            for m in inside where !ids.contains(m.parent) {
+                moves.append(m)
+                // Each mount stacked on this one at the same path takes a move of its own.
+                var top = m.id
+                while let over = children[top]?.first(where: { $0.point == m.point }) {
+                    moves.append(over)
+                    top = over.id
+                }
             }
+            let depth = { (m: Mount) in m.point.utf8.reduce(0) { $1 == UInt8(ascii: "/") ? $0 + 1 : $0 } }
+            out += moves.enumerated().sorted { a, b in
+                let da = depth(a.element), db = depth(b.element)
+                return da != db ? da < db : a.offset < b.offset
+            }.map(\.element.point)
         }
         return out
     }

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from conftest import kennel, probe, PROBE_DIR, PYTHON
+from conftest import KENNEL, kennel, probe, PROBE_DIR, PYTHON
 
 EROFS, EACCES, ENOENT, EPERM = 30, 13, 2, 1
 
@@ -289,6 +289,25 @@ def test_no_host_mount_lies_hidden_under_the_sandboxs_own_file_systems():
         assert points.count(p) == 1, (p, points)
     for covered in ("/run", "/tmp", "/root", "/home"):
         assert not [p for p in points if p.startswith(covered + "/")], (covered, points)
+
+
+def test_host_mounts_hidden_underneath_a_covering_mount_leave_too():
+    # In a mount namespace of the test's own: a tmpfs at /run/kt-under-PID, then a tmpfs on
+    # /run itself that hides it. Moving /run out of the sandbox's root used to leave the older
+    # mount behind, still listed in the sandbox's mountinfo.
+    under = f"/run/kt-under-{os.getpid()}"
+    script = (f"set -e; mount -t tmpfs kt-under {under}; mount -t tmpfs kt-cover /run; "
+              f"exec {KENNEL} run -- cat /proc/self/mountinfo")
+    os.mkdir(under)
+    try:
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        os.rmdir(under)
+    assert r.returncode == 0, r.stderr
+    points = [line.split()[4] for line in r.stdout.splitlines()]
+    assert under not in points, points
+    assert points.count("/run") == 1, points
 
 
 def test_proc_without_the_pidns_option():
