@@ -20,6 +20,10 @@ public struct Launch {
 
     /// The directory kennel keeps its own state in (hidden inside sandboxes).
     public static let stateDirectory = "/run/kennel"
+    /// An empty file there, shared by all sandboxes like the staging root: in a private mount
+    /// namespace, host mounts of files that a sandbox covers are moved onto it and leave with
+    /// the old root (see `MountTable`).
+    static let fileMountPoint = stateDirectory + "/file"
 
     init(plan: LaunchPlan, seccomp: SeccompPrograms) {
         self.plan = plan

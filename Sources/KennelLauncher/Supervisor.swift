@@ -56,6 +56,9 @@ public enum Supervisor {
                 if mkdir(dir, 0o711) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
             }
         }
+        if access(Launch.fileMountPoint, F_OK) != 0, let fd = try? FD.open(Launch.fileMountPoint, O_WRONLY | O_CREAT | O_NOFOLLOW, mode: 0o600) {
+            FD.close(fd)  // (without it, a file mount under a covered path just stays: see createSandbox)
+        }
 
         let channel = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
         defer { FD.close(channel.parent) }
@@ -275,11 +278,21 @@ public enum Supervisor {
         // each is reached without following a symlink or crossing a mount (`openMountPoint`),
         // or left alone. Without a readable mount table, the covered paths themselves.
         if !plan.coveredHostPaths.isEmpty {
+            let filePlaceholder = (try? FD.open(Launch.fileMountPoint, Int32(KENNEL_O_PATH) | O_NOFOLLOW)) ?? -1
+            defer { if filePlaceholder >= 0 { FD.close(filePlaceholder) } }
             let mounts = MountTable.mounts(hostMountTable)
             for path in mounts.isEmpty ? plan.coveredHostPaths : MountTable.coveredMounts(mounts, covered: plan.coveredHostPaths) {
                 guard let mount = try? InRoot.openMountPoint(root, path) else { continue }
-                try? Mounts.attach(mount, at: Launch.stateDirectory)
-                FD.close(mount)
+                defer { FD.close(mount) }
+                // A mount of a file (a network namespace bound onto /run/docker/netns/ID) can
+                // only be moved onto a file: kennel's placeholder, held open from before the
+                // moves (by path, /run/kennel/file would now lead into the mounts stacked on
+                // /run/kennel).
+                if ((try? FD.fstat(mount).st_mode) ?? S_IFDIR) & S_IFMT == S_IFDIR {
+                    try? Mounts.attach(mount, at: Launch.stateDirectory)
+                } else if filePlaceholder >= 0 {
+                    try? Mounts.attach(mount, onto: filePlaceholder)
+                }
             }
         }
         // The scratch tmpfs (/tmp, /dev, the hidden paths, /sys's masks, resolv.conf) is made

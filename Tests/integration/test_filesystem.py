@@ -292,22 +292,26 @@ def test_no_host_mount_lies_hidden_under_the_sandboxs_own_file_systems():
 
 
 def test_host_mounts_hidden_underneath_a_covering_mount_leave_too():
-    # In a mount namespace of the test's own: a tmpfs at /run/kt-under-PID, then a tmpfs on
-    # /run itself that hides it. Moving /run out of the sandbox's root used to leave the older
-    # mount behind, still listed in the sandbox's mountinfo.
-    under = f"/run/kt-under-{os.getpid()}"
-    script = (f"set -e; mount -t tmpfs kt-under {under}; mount -t tmpfs kt-cover /run; "
-              f"exec {KENNEL} run -- cat /proc/self/mountinfo")
+    # In a mount namespace of the test's own: a tmpfs at /root/kt-under-PID, then a tmpfs on
+    # /root itself that hides it (/root is a plain directory on most hosts; moving the cover out
+    # of the sandbox's root used to leave the older mount behind, still listed in its
+    # mountinfo); and a file bound onto /tmp/kt-file-PID, as tools bind network namespaces
+    # onto files under /run (a file mount cannot be moved onto a directory: it used to stay).
+    under, file = f"/root/kt-under-{os.getpid()}", f"/tmp/kt-file-{os.getpid()}"
+    script = (f"set -e; mount -t tmpfs kt-under {under}; mount -t tmpfs kt-cover /root; "
+              f"mount --bind /etc/hostname {file}; exec {KENNEL} run -- cat /proc/self/mountinfo")
     os.mkdir(under)
+    open(file, "w").close()
     try:
         r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                            capture_output=True, text=True, timeout=60)
     finally:
         os.rmdir(under)
+        os.unlink(file)
     assert r.returncode == 0, r.stderr
     points = [line.split()[4] for line in r.stdout.splitlines()]
-    assert under not in points, points
-    assert points.count("/run") == 1, points
+    assert under not in points and file not in points, points
+    assert points.count("/root") == 1 and points.count("/tmp") == 1, points
 
 
 def test_proc_without_the_pidns_option():
