@@ -273,7 +273,9 @@ def check_signals(count):
 
     def handler(signum, _frame):
         got.append(signal.Signals(signum).name)
-        print(signal.Signals(signum).name, flush=True)
+        # Straight to the descriptor: the handler may run while print("ready") is still inside
+        # stdout's buffered writer (its bytes already out), and print would re-enter it.
+        os.write(1, (signal.Signals(signum).name + "\n").encode())
 
     for n in names:
         signal.signal(getattr(signal, n), handler)
