@@ -86,7 +86,3 @@ long kennel_splice(int in, int out, size_t length, unsigned int flags) { return 
 int kennel_sched_getcpu(void) { return sched_getcpu(); }
 long kennel_sched_getaffinity(int pid, size_t size, void *mask) { return syscall(SYS_sched_getaffinity, pid, size, mask); }
 long kennel_sched_setaffinity(int pid, size_t size, const void *mask) { return syscall(SYS_sched_setaffinity, pid, size, mask); }
-int kennel_cpus_allowed(void) {
-    cpu_set_t set;
-    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
-}

@@ -100,17 +100,18 @@ struct RootBuilder {
         case .mask:
             guard let (target, mode) = try openTargetIfPresent(s) else { return }
             defer { FD.close(target) }
-            if (mode & S_IFMT) == S_IFDIR, let scratch {
-                // A read-only view of one empty directory, the same for every masked directory.
+            if (mode & S_IFMT) == S_IFDIR, scratch != nil || preparedMasks.contains(where: { $0.target == s.target }) {
+                // A read-only view of one empty directory, the same for every masked directory:
+                // made now, or after the pivot (/proc's masks) the one cloned for it before.
                 try step("mask", s.target) { () throws(Errno) in
-                    let empty = try scratch.emptyDirectory()
-                    defer { FD.close(empty) }
-                    try Mounts.setAttributes(empty, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
-                    try Mounts.attach(empty, onto: target)
+                    if let view = preparedMasks.first(where: { $0.target == s.target }) {
+                        try Mounts.attach(view.fd, onto: target)
+                    } else if let scratch {
+                        let view = try scratch.maskView()
+                        defer { FD.close(view) }
+                        try Mounts.attach(view, onto: target)
+                    }
                 }
-            } else if (mode & S_IFMT) == S_IFDIR, let view = preparedMasks.first(where: { $0.target == s.target }) {
-                // After the pivot (/proc's masks): the view cloned for it before.
-                try step("mask", s.target) { () throws(Errno) in try Mounts.attach(view.fd, onto: target) }
             } else if (mode & S_IFMT) == S_IFDIR {
                 // A directory nobody prepared a view for (one the host's /proc lacks): an empty
                 // read-only tmpfs of its own.
@@ -387,6 +388,25 @@ struct RootBuilder {
 struct PreparedMask {
     let target: String
     let fd: Int32
+
+    /// One for each directory among `steps`' masks under /proc that the host's procfs
+    /// (`hostProc`) has: the sandbox's procfs, of the same kernel, has the same ones.
+    static func forProc(_ steps: [MountStep], hostProc: Int32, scratch: ScratchFileSystem) throws(LaunchError) -> [PreparedMask] {
+        var out: [PreparedMask] = []
+        do throws(LaunchError) {
+            for m in steps where m.kind == .mask && m.target.hasPrefix("/proc/") {
+                var st = stat()
+                guard fstatat(hostProc, String(m.target.dropFirst("/proc/".count)), &st, AT_SYMLINK_NOFOLLOW) == 0,
+                      (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+                let view = try step("mask", m.target) { () throws(Errno) in try scratch.maskView() }
+                out.append(PreparedMask(target: m.target, fd: view))
+            }
+        } catch {
+            for m in out { FD.close(m.fd) }
+            throw error
+        }
+        return out
+    }
 }
 
 final class ScratchFileSystem {
@@ -433,8 +453,21 @@ final class ScratchFileSystem {
         return try Mounts.cloneTree(dir: fs, path: name, recursive: false)
     }
 
+    /// A read-only view of the one empty directory (mode 555, host root's): what every masked
+    /// directory shows. Detached; the caller attaches it and closes the fd.
+    func maskView() throws(Errno) -> Int32 {
+        let view = try emptyDirectory()
+        do throws(Errno) {
+            try Mounts.setAttributes(view, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
+        } catch {
+            FD.close(view)
+            throw error
+        }
+        return view
+    }
+
     /// A detached clone of the one empty directory (mode 555, host root's) behind masks.
-    func emptyDirectory() throws(Errno) -> Int32 {
+    private func emptyDirectory() throws(Errno) -> Int32 {
         let fs = try root()
         if !hasEmptyDirectory {
             try makeDirectory(fs, ".empty", mode: 0o555, owner: nil)

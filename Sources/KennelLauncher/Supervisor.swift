@@ -56,9 +56,6 @@ public enum Supervisor {
                 if mkdir(dir, 0o711) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
             }
         }
-        if access(Launch.fileMountPoint, F_OK) != 0, let fd = try? FD.open(Launch.fileMountPoint, O_WRONLY | O_CREAT | O_NOFOLLOW, mode: 0o600) {
-            FD.close(fd)  // (without it, a file mount under a covered path just stays: see createSandbox)
-        }
 
         let channel = try step("socketpair") { () throws(Errno) in try SocketPair.make() }
         defer { FD.close(channel.parent) }
@@ -169,7 +166,7 @@ public enum Supervisor {
     private static func relayAndWait(_ relay: PortRelay, signals: SignalSet, initPid: pid_t, network: NetworkBuilder) throws(LaunchError) -> Int32 {
         let signalFD = try step("signalfd") { () throws(Errno) in try signals.fileDescriptor() }
         defer { FD.close(signalFD) }
-        var spin = RelaySpin(window: RelaySpin.defaultWindow, cpus: Int(kennel_cpus_allowed()))
+        var spin = RelaySpin(window: RelaySpin.defaultWindow, cpus: Proc.cpusAllowed())
         var fds: [pollfd] = []
         while true {
             // One array for the loop's life: a spinning relay polls every few microseconds.
@@ -278,21 +275,31 @@ public enum Supervisor {
         // each is reached without following a symlink or crossing a mount (`openMountPoint`),
         // or left alone. Without a readable mount table, the covered paths themselves.
         if !plan.coveredHostPaths.isEmpty {
-            let filePlaceholder = (try? FD.open(Launch.fileMountPoint, Int32(KENNEL_O_PATH) | O_NOFOLLOW)) ?? -1
-            defer { if filePlaceholder >= 0 { FD.close(filePlaceholder) } }
+            // kennel's state directory itself, opened before anything is stacked on it: by path,
+            // /run/kennel/file would soon lead into the mounts moved there.
+            let stateDirectory = (try? FD.open(Launch.stateDirectory, Int32(KENNEL_O_PATH) | O_DIRECTORY)) ?? -1
+            var filePlaceholder: Int32 = -1
+            defer {
+                if filePlaceholder >= 0 { FD.close(filePlaceholder) }
+                if stateDirectory >= 0 { FD.close(stateDirectory) }
+            }
             let mounts = MountTable.mounts(hostMountTable)
             for path in mounts.isEmpty ? plan.coveredHostPaths : MountTable.coveredMounts(mounts, covered: plan.coveredHostPaths) {
                 guard let mount = try? InRoot.openMountPoint(root, path) else { continue }
                 defer { FD.close(mount) }
                 // A mount of a file (a network namespace bound onto /run/docker/netns/ID) can
-                // only be moved onto a file: kennel's placeholder, held open from before the
-                // moves (by path, /run/kennel/file would now lead into the mounts stacked on
-                // /run/kennel).
+                // only be moved onto a file: kennel's empty /run/kennel/file, made the first time
+                // a host needs it.
                 if ((try? FD.fstat(mount).st_mode) ?? S_IFDIR) & S_IFMT == S_IFDIR {
                     try? Mounts.attach(mount, at: Launch.stateDirectory)
-                } else if filePlaceholder >= 0 {
-                    try? Mounts.attach(mount, onto: filePlaceholder)
+                    continue
                 }
+                if filePlaceholder < 0, stateDirectory >= 0 {
+                    let name = String(Launch.fileMountPoint.dropFirst(Launch.stateDirectory.count + 1))
+                    if let made = try? FD.openAt(stateDirectory, name, O_WRONLY | O_CREAT | O_NOFOLLOW, mode: 0o600) { FD.close(made) }
+                    filePlaceholder = (try? FD.openAt(stateDirectory, name, Int32(KENNEL_O_PATH) | O_NOFOLLOW)) ?? -1
+                }
+                if filePlaceholder >= 0 { try? Mounts.attach(mount, onto: filePlaceholder) }
             }
         }
         // The scratch tmpfs (/tmp, /dev, the hidden paths, /sys's masks, resolv.conf) is made
@@ -316,24 +323,8 @@ public enum Supervisor {
         // /proc's masked directories come after the pivot (step 8), when the scratch file
         // system is out of reach: their read-only views are cloned now, one for each directory
         // the host's procfs has (the sandbox's, of the same kernel, has the same ones).
-        var preparedMasks: [PreparedMask] = []
+        let preparedMasks = try PreparedMask.forProc(plan.procMounts, hostProc: hostProc, scratch: scratch)
         defer { for m in preparedMasks { FD.close(m.fd) } }
-        for m in plan.procMounts where m.kind == .mask && m.target.hasPrefix("/proc/") {
-            var st = stat()
-            guard fstatat(hostProc, String(m.target.dropFirst("/proc/".count)), &st, AT_SYMLINK_NOFOLLOW) == 0,
-                  (st.st_mode & S_IFMT) == S_IFDIR else { continue }
-            let view = try step("mask", m.target) { () throws(Errno) in
-                let view = try scratch.emptyDirectory()
-                do throws(Errno) {
-                    try Mounts.setAttributes(view, set: [.readOnly, .noSuid, .noDev, .noExec], recursive: false)
-                } catch {
-                    FD.close(view)
-                    throw error
-                }
-                return view
-            }
-            preparedMasks.append(PreparedMask(target: m.target, fd: view))
-        }
 
         // 4. pivot_root into the staging root and detach the host's tree (never chroot): the
         //    sandbox's mount namespace, copied from this one, holds only its own mounts.

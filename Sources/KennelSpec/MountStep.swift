@@ -22,8 +22,9 @@ public struct MountStep: Codable, Equatable, Sendable {
         /// in that pid namespace), so it arrives locked and shows only the sandbox.
         case procfs
         /// Hides a file (with the sandbox's /dev/null) or a directory (with a read-only view of
-        /// an empty directory of the scratch file system; after the pivot, where /proc's masks
-        /// are made, an empty read-only tmpfs). Missing targets are skipped.
+        /// an empty directory of the scratch file system; for /proc's masks, made after the
+        /// pivot, views cloned before it, or an empty read-only tmpfs where none was). Missing
+        /// targets are skipped.
         case mask
         /// Makes an existing mount point read-only in place. Missing targets are skipped.
         case readOnlyRebind

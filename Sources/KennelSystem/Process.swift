@@ -58,19 +58,31 @@ public enum Proc {
     /// The CPU the caller runs on (sched_getcpu(3)), or -1.
     public static func currentCPU() -> Int32 { kennel_sched_getcpu() }
 
+    /// Reads the CPU affinity mask of `process` (0: the caller) into `mask` (16 words: up to
+    /// 1024 CPUs); returns its size in bytes as the kernel reports it, 0 if it cannot be read.
+    static func affinity(_ process: pid_t, into mask: inout [UInt64]) -> Int {
+        mask = [UInt64](repeating: 0, count: 16)
+        return max(0, mask.withUnsafeMutableBytes { kennel_sched_getaffinity(process, $0.count, $0.baseAddress) })
+    }
+
+    /// How many CPUs the caller may run on, or -1.
+    public static func cpusAllowed() -> Int {
+        var mask: [UInt64] = []
+        return affinity(0, into: &mask) > 0 ? mask.reduce(0) { $0 + $1.nonzeroBitCount } : -1
+    }
+
     /// Keeps the caller off `cpu` from now on: it runs on the other CPUs it may use (when
     /// there is none, nothing changes). A child forked to work beside its parent otherwise
     /// often starts on the parent's CPU and preempts it there, while another CPU idles.
     public static func avoidCPU(_ cpu: Int32, process: pid_t = 0) {
-        guard cpu >= 0 else { return }
-        var mask = [UInt64](repeating: 0, count: 16)  // 1024 CPUs
-        let size = mask.withUnsafeMutableBytes { kennel_sched_getaffinity(process, $0.count, $0.baseAddress) }
-        guard size > 0, Int(cpu) < Int(size) * 8 else { return }
+        var mask: [UInt64] = []
+        let size = affinity(process, into: &mask)
+        guard cpu >= 0, size > 0, Int(cpu) < size * 8 else { return }
         let word = Int(cpu) / 64, bit = UInt64(1) << UInt64(cpu % 64)
         guard mask[word] & bit != 0 else { return }
         mask[word] &= ~bit
         guard mask.contains(where: { $0 != 0 }) else { return }
-        _ = mask.withUnsafeBytes { kennel_sched_setaffinity(process, Int(size), $0.baseAddress) }
+        _ = mask.withUnsafeBytes { kennel_sched_setaffinity(process, size, $0.baseAddress) }
     }
 
     /// Asks the kernel to SIGKILL this process when its parent dies.

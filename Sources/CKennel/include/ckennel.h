@@ -114,9 +114,6 @@ int kennel_accept_nonblocking(int listener);
 // does not export. The first makes a close-on-exec, non-blocking signalfd for a mask (so a
 // drain loop ends when none is pending); the second reads one
 // record and hands back its signal number and si_code (returns read(2)'s result).
-// sched_getaffinity(2) needs _GNU_SOURCE and CPU_COUNT is a macro: how many CPUs this process
-// may run on, or -1.
-int kennel_cpus_allowed(void);
 // sched_getcpu(3) is declared only under _GNU_SOURCE: the CPU the caller runs on, or -1.
 int kennel_sched_getcpu(void);
 // sched_getaffinity(2)/sched_setaffinity(2) of a process (0: the caller), raw (the mask as bytes; the glibc
