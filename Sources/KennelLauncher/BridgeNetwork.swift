@@ -20,6 +20,9 @@ struct BridgeNetwork {
     private var extraTable: String?
     let hostAddress: [UInt8]
     let sandboxAddress: [UInt8]
+    /// The host forwards IPv4 only per interface (see `enableForwarding`): the host end needs
+    /// its own switch too.
+    let forwards4PerInterface: Bool
     /// The sandbox's IPv6 link, when the host has an IPv6 default route and a way to forward.
     let ipv6: IPv6Link?
 
@@ -28,7 +31,7 @@ struct BridgeNetwork {
         let hostAddress: [UInt8]
         let sandboxAddress: [UInt8]
         /// The host forwards IPv6 only per interface (`force_forwarding`, Linux 6.17+): the
-        /// host end needs it too.
+        /// host end needs it too. Without it sandboxes get IPv4 only.
         let perInterface: Bool
     }
     /// A NETLINK_ROUTE socket made in the host's network namespace (it stays bound there).
@@ -76,8 +79,15 @@ struct BridgeNetwork {
             let a = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             return a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
         })
-        let uplink = plan.subnet6 == nil ? nil : ipv6Uplink(&netlink)
-        if let pool6 = plan.subnet6, uplink != nil {
+        // Without global IPv4 forwarding, replies must arrive on an uplink kennel lets forward:
+        // a host without an IPv4 default route is refused before anything on it changes.
+        let uplink4 = ForwardingFamily.ipv4.isGlobal ? nil : uplink(.ipv4, &netlink)
+        if uplink4 == nil && !ForwardingFamily.ipv4.isGlobal {
+            throw LaunchError("enable forwarding", ForwardingFamily.ipv4.globalSwitch, Errno(rawValue: ENETUNREACH),
+                              detail: "the host has no IPv4 default route for the sandbox's traffic to leave by; add one, or set net.ipv4.ip_forward=1 to forward by the host's own routes")
+        }
+        let uplink6 = plan.subnet6 == nil ? nil : uplink(.ipv6, &netlink)
+        if let pool6 = plan.subnet6, uplink6 != nil {
             if addresses.contains(where: { pool6.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
                 throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
                                   detail: "the host already uses an address in it; choose another --subnet6 (or none)")
@@ -88,9 +98,13 @@ struct BridgeNetwork {
             throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
         }
         // The pools' table first: forwarding is switched on only once its drops are in place.
-        try ensureHostForwarding(pool: pool, pool6: plan.subnet6)
+        try ensurePoolTable(pool: pool, pool6: plan.subnet6)
+        guard let forwarding4 = try enableForwarding(.ipv4, uplink: uplink4) else {
+            throw LaunchError("enable forwarding", uplink4.map { ForwardingFamily.ipv4.switchPath($0) }, Errno(rawValue: ENODEV),
+                              detail: "the host's IPv4 uplink is gone")
+        }
         var ipv6: IPv6Link?
-        if let pool6 = plan.subnet6, let uplink, let forwarding = try enableIPv6Forwarding(uplink: uplink) {
+        if let pool6 = plan.subnet6, let uplink6, let forwarding = try enableForwarding(.ipv6, uplink: uplink6) {
             ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
                             sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
         }
@@ -98,15 +112,16 @@ struct BridgeNetwork {
         netlinkKept = true
         let extra = plan.blocked.filter { d in !BlockedDestination.defaults.contains(where: d.sameRoute) }
         return BridgeNetwork(hostName: BridgeNetwork.linkPrefix + plan.id, extraBlocks: extra, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
-                             ipv6: ipv6, hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
+                             forwards4PerInterface: forwarding4 == .perInterface, ipv6: ipv6, hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
     }
 
-    private init(hostName: String, extraBlocks: [BlockedDestination], hostAddress: [UInt8], sandboxAddress: [UInt8], ipv6: IPv6Link?,
-                 hostNetlink: Rtnetlink, hostNetwork: Int32, lock: Int32) {
+    private init(hostName: String, extraBlocks: [BlockedDestination], hostAddress: [UInt8], sandboxAddress: [UInt8], forwards4PerInterface: Bool,
+                 ipv6: IPv6Link?, hostNetlink: Rtnetlink, hostNetwork: Int32, lock: Int32) {
         self.hostName = hostName
         self.extraBlocks = extraBlocks
         self.hostAddress = hostAddress
         self.sandboxAddress = sandboxAddress
+        self.forwards4PerInterface = forwards4PerInterface
         self.ipv6 = ipv6
         self.hostNetlink = hostNetlink
         self.hostNetwork = hostNetwork
@@ -149,11 +164,11 @@ struct BridgeNetwork {
 
     /// Back in the host's namespaces (nft must run there, and be born in the host's pid
     /// namespace; /proc/sys/net shows the host's network namespace again), before the payload
-    /// starts: IPv6 forwarding on the host end where the host forwards per interface, and the
-    /// sandbox's own blocks dropped on the host side of its veth as well.
+    /// starts: forwarding on the host end for each family the host forwards per interface,
+    /// and the sandbox's own blocks dropped on the host side of its veth as well.
     mutating func finishHostSide() throws(LaunchError) {
-        if let ipv6, ipv6.perInterface {
-            let path = "/proc/sys/net/ipv6/conf/\(hostName)/force_forwarding"
+        for (family, perInterface) in [(ForwardingFamily.ipv4, forwards4PerInterface), (.ipv6, ipv6?.perInterface == true)] where perInterface {
+            let path = family.switchPath(hostName)
             try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") }
         }
         guard !extraBlocks.isEmpty else { return }

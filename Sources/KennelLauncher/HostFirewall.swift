@@ -4,7 +4,7 @@ import KennelSystem
 
 /// `--net bridge`, the host side in nftables: the pools' table (NAT, the second layer of blocked
 /// destinations, no new traffic into the host or between sandboxes), running nft, and
-/// `kennel gc`.
+/// `kennel gc` (which also switches off the forwarding kennel set, see `enableForwarding`).
 extension BridgeNetwork {
     /// `name` with every character nft does not take in a table name replaced by `_`.
     static func nftName(_ name: String) -> String {
@@ -16,18 +16,18 @@ extension BridgeNetwork {
         tablePrefix + nftName(pool.description + (pool6.map { "_" + $0.description } ?? ""))
     }
 
-    /// IPv4 forwarding on, and the pools' nftables table unless it exists: masquerade for the
-    /// pools' egress; from the sandboxes, the always-blocked destinations dropped before any
-    /// routing or DNAT (a second layer behind the routes inside), packets whose source address
-    /// does not route back through the veth they came from dropped (a reverse-path check: no
-    /// sandbox sends as another, or as anything but itself), nothing new into the host itself
-    /// (neighbour discovery aside, so not over link-local either) nor into another sandbox;
-    /// and no new connection from outside into a sandbox. Tables of different pools in one
-    /// host add up without contradicting each other.
-    static func ensureHostForwarding(pool: BlockedDestination, pool6: BlockedDestination?) throws(LaunchError) {
-        // The table first, forwarding after: never a moment of forwarding without the drops.
+    /// The pools' nftables table unless it exists: masquerade for the pools' egress; from the
+    /// sandboxes, the always-blocked destinations dropped before any routing or DNAT (a second
+    /// layer behind the routes inside), packets whose source address does not route back
+    /// through the veth they came from dropped (a reverse-path check: no sandbox sends as
+    /// another, or as anything but itself), nothing new into the host itself (neighbour
+    /// discovery aside, so not over link-local either) nor into another sandbox; and no new
+    /// connection from outside into a sandbox. Tables of different pools in one host add up
+    /// without contradicting each other. Forwarding is switched on after it
+    /// (`enableForwarding`): never a moment of forwarding without these drops.
+    static func ensurePoolTable(pool: BlockedDestination, pool6: BlockedDestination?) throws(LaunchError) {
         let table = tableName(pool, pool6)
-        if try nftTableExists(table) { return try enableIPv4Forwarding() }
+        if try nftTableExists(table) { return }
         let blocked = BlockedDestination.defaults.filter { $0.family == .ipv4 }.map(\.description).joined(separator: ", ")
         let blocked6 = BlockedDestination.defaults.filter { $0.family == .ipv6 }.map(\.description).joined(separator: ", ")
         let kn = linkPrefix + "*"
@@ -59,15 +59,6 @@ extension BridgeNetwork {
         }
 
         """)
-        try enableIPv4Forwarding()
-    }
-
-    static func enableIPv4Forwarding() throws(LaunchError) {
-        try step("enable forwarding", "/proc/sys/net/ipv4/ip_forward") { () throws(Errno) in
-            if (try? FD.readFile("/proc/sys/net/ipv4/ip_forward")) != Array("1\n".utf8) {
-                try FD.writeFile("/proc/sys/net/ipv4/ip_forward", "1")
-            }
-        }
     }
 
     /// True if the table `inet NAME` exists in this network namespace (asked over netlink: no
@@ -136,18 +127,17 @@ extension BridgeNetwork {
         let links = Set(hostInterfaces(prefix: linkPrefix))
         guard let (_, listing) = try? nft(["list", "tables"]) else { return GarbageReport() }
         var removed: [String] = [], restored: [String] = []
-        // Markers whose guard table is gone (a flushed ruleset) still mean kennel's forwarding:
+        // Once the host forwards a family globally, kennel's settings for it go. Otherwise
+        // markers whose guard table is gone (a flushed ruleset) still mean kennel's forwarding:
         // off when no sandbox is left, or the guard put back while sandboxes run.
-        do {
-            let prefix = String(uplinkMarkerPrefix().dropFirst(Launch.stateDirectory.count + 1))
-            let names = FD.directoryEntries(Launch.stateDirectory).filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
-            let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
-            for uplink in names where !guards.contains(uplinkGuardPrefix + uplink) {
+        let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
+        for family in ForwardingFamily.both where !yieldToGlobalForwarding(family, removed: &removed) {
+            for uplink in markedUplinks(family) where !guards.contains(family.guardPrefix + uplink) {
                 if links.isEmpty {
-                    _ = switchOffForwarding(uplinkNamed: uplink, removed: &removed)
+                    _ = switchOffForwarding(family, uplinkNamed: uplink, removed: &removed)
                 } else {
                     for interface in hostInterfaces(prefix: "") where nftName(interface) == uplink {
-                        if (try? ensureUplinkGuard(interface)) != nil { restored.append("table inet \(uplinkGuardPrefix + uplink)") }
+                        if (try? ensureUplinkGuard(interface, family)) != nil { restored.append("table inet \(family.guardPrefix + uplink)") }
                     }
                 }
             }
@@ -162,10 +152,10 @@ extension BridgeNetwork {
                 ? !links.contains(linkPrefix + name.dropFirst(sandboxPrefix.count))
                 : links.isEmpty
             guard stale else { continue }
-            if name.hasPrefix(uplinkGuardPrefix) {
-                // IPv6 forwarding that kennel switched on for an uplink goes off first, then
-                // its guard (never the other way round: the uplink would forward unguarded).
-                guard switchOffForwarding(uplinkNamed: String(name.dropFirst(uplinkGuardPrefix.count)), removed: &removed) else { continue }
+            if let family = ForwardingFamily.both.first(where: { name.hasPrefix($0.guardPrefix) }) {
+                // Forwarding that kennel switched on for an uplink goes off first, then its
+                // guard (never the other way round: the uplink would forward unguarded).
+                guard switchOffForwarding(family, uplinkNamed: String(name.dropFirst(family.guardPrefix.count)), removed: &removed) else { continue }
             }
             if (try? runNft("delete table inet \(name)\n")) != nil { removed.append("table inet \(name)") }
         }

@@ -85,6 +85,17 @@ BLOCKED = {"169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254"
 IPV6 = os.path.exists("/proc/sys/net/ipv6/conf/all/force_forwarding")
 needs_ipv6 = pytest.mark.skipif(not IPV6, reason="no per-interface IPv6 forwarding (force_forwarding, Linux 6.17+)")
 POOL_TABLE = "kennel2_10_213_0_0_16_fd6b_656e_6e65___64"
+# kennel forwards each family per interface (on the uplink, kt-up here, and the sandboxes'
+# host ends) behind a guard table, unless the host forwards it globally already.
+FAMILY = {
+    4: {"switch": "/proc/sys/net/ipv4/conf/kt-up/forwarding", "global": "/proc/sys/net/ipv4/ip_forward",
+        "guard": "kennel2_fwd4_kt_up", "report": "ipv4 forwarding on kt-up", "url": "http://203.0.113.10/", "body": "hello"},
+    6: {"switch": "/proc/sys/net/ipv6/conf/kt-up/force_forwarding", "global": "/proc/sys/net/ipv6/conf/all/forwarding",
+        "guard": "kennel2_fwd6_kt_up", "report": "ipv6 force_forwarding on kt-up", "url": "http://[2001:db8:ff::10]/",
+        "body": "hello6"},
+}
+FAMILIES = [4] + ([6] if IPV6 else [])
+both_families = pytest.mark.parametrize("v", [4, pytest.param(6, marks=needs_ipv6)])
 
 
 def sh(*args, check=True):
@@ -186,9 +197,9 @@ def netns_cookie(name):
               " print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), 'little'))", check=False).stdout.strip()
 
 
-def forwarding_markers(cookie):
-    """kennel's IPv6 forwarding markers for the network namespace with this cookie."""
-    return [f for f in os.listdir("/run/kennel") if cookie and f.startswith(f"fwd6-c{cookie}-")]
+def forwarding_markers(cookie, families=(4, 6)):
+    """kennel's forwarding markers for the network namespace with this cookie."""
+    return sorted(f for f in os.listdir("/run/kennel") for v in families if cookie and f.startswith(f"fwd{v}-c{cookie}-"))
 
 
 def run_in_host(topo, *args, timeout=60):
@@ -217,9 +228,10 @@ def start_bridged(topo, status, *command, opts=()):
     raise AssertionError("the sandbox did not start")
 
 
-def FORWARDING(topo):
-    """The command reading the "host" uplink's force_forwarding."""
-    return ["ip", "netns", "exec", topo["host"], "cat", "/proc/sys/net/ipv6/conf/kt-up/force_forwarding"]
+def FORWARDING(topo, v=6, switch="switch"):
+    """The command reading the "host" uplink's per-interface forwarding switch for IPv`v`
+    (or, with switch="global", the host's global one)."""
+    return ["ip", "netns", "exec", topo["host"], "cat", FAMILY[v][switch]]
 
 
 def connect_from(net, *targets):
@@ -336,20 +348,23 @@ def test_no_veth_or_table_is_left_after_many_launches_and_sigkills(topology, tmp
         time.sleep(0.1)
     # The shared pool table stays for the next sandbox; `kennel gc` removes it once none is left.
     assert "kennel2_" in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
-    # The host forwarded IPv6 only because kennel set force_forwarding on its uplink (behind a
-    # guard table); gc switches that off again, then removes the guard.
+    # The host forwarded only because kennel set each family's per-interface switch on its
+    # uplink (behind a guard table), never the global one; gc switches them off again, then
+    # removes the guards.
     expected = [f"table inet {POOL_TABLE}"]
-    if IPV6:
-        assert sh(*FORWARDING(topology)).stdout.strip() == "1"
-        # The marker that says so is named after the namespace's cookie, never reused.
-        cookie = netns_cookie(topology["host"])
-        assert forwarding_markers(cookie) == [f"fwd6-c{cookie}-kt_up"]
-        expected += ["table inet kennel2_fwd6_kt_up", "ipv6 force_forwarding on kt-up"]
+    cookie = netns_cookie(topology["host"])
+    for v in FAMILIES:
+        assert sh(*FORWARDING(topology, v)).stdout.strip() == "1"
+        assert sh(*FORWARDING(topology, v, "global")).stdout.strip() == "0"
+        expected += [f"table inet {FAMILY[v]['guard']}", FAMILY[v]["report"]]
+    # The markers that say so are named after the namespace's cookie, never reused.
+    assert forwarding_markers(cookie) == [f"fwd{v}-c{cookie}-kt_up" for v in FAMILIES]
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
     assert sorted(json.loads(r.stdout)["removed"]) == sorted(expected)
     assert "kennel2_" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
-    if IPV6:
-        assert sh(*FORWARDING(topology)).stdout.strip() == "0"
+    for v in FAMILIES:
+        assert sh(*FORWARDING(topology, v)).stdout.strip() == "0"
+    assert not forwarding_markers(cookie)
 
 
 def test_gc_leaves_the_table_while_a_sandbox_uses_it(topology, tmp_path):
@@ -584,15 +599,18 @@ def test_ipv4_only_with_subnet6_none_or_without_a_host_ipv6_route(topology):
               "/proc/sys/net/ipv6/conf/kt-up/force_forwarding").stdout.strip() == "0"
 
 
-@needs_ipv6
-def test_the_ipv6_uplink_is_found_behind_a_more_specific_route_too(topology):
-    # kennel asks the kernel which route 2000:: takes; when that is not the default route
-    # itself (here 2000::/3 via the same gateway), it reads the whole route table instead.
+@both_families
+def test_the_uplink_is_found_behind_a_more_specific_route_too(topology, v):
+    # kennel asks the kernel which route 1.0.0.0 or 2000:: takes; when that is not the default
+    # route itself (here 0.0.0.0/1 or 2000::/3 via the same gateway), it reads the whole route
+    # table instead.
     host = topology["host"]
-    sh("ip", "netns", "exec", host, "ip", "-6", "route", "add", "2000::/3", "via", "2001:db8:1::2")
-    r = run_in_host(topology, "--", "sh", "-c", "ip -6 -o addr show scope global; ip -6 route show default")
-    assert r.returncode == 0, r.stderr
-    assert "fd6b:656e:6e65::" in r.stdout and "default via fd6b:656e:6e65::" in r.stdout, r.stdout
+    route = ["-4", "route", "add", "0.0.0.0/1", "via", "192.0.2.2"] if v == 4 else ["-6", "route", "add", "2000::/3", "via", "2001:db8:1::2"]
+    sh("ip", "netns", "exec", host, "ip", *route)
+    r = run_in_host(topology, "--", PYTHON, "-c",
+                    f"import urllib.request; print(urllib.request.urlopen('{FAMILY[v]['url']}s', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == FAMILY[v]["body"], r.stdout + r.stderr
+    assert sh(*FORWARDING(topology, v)).stdout.strip() == "1"
 
 
 ATTEMPT = r'''
@@ -724,83 +742,96 @@ def test_sandboxes_of_two_ipv4_pools_sharing_the_ipv6_pool_get_different_address
             p.wait(timeout=20)
 
 
-@needs_ipv6
-def test_the_uplink_guard_comes_back_after_the_ruleset_is_flushed(topology, tmp_path):
-    # `nft flush ruleset` removes kennel's tables while the uplink still forwards IPv6 for it:
-    # the next bridged sandbox puts the guard back, and gc still switches forwarding off.
+def test_the_uplink_guards_come_back_after_the_ruleset_is_flushed(topology, tmp_path):
+    # `nft flush ruleset` removes kennel's tables while the uplink still forwards for it: the
+    # next bridged sandbox puts the guards back, and gc still switches forwarding off.
     r = run_in_host(topology, "--", "true")
     assert r.returncode == 0, r.stderr
     tables = ["ip", "netns", "exec", topology["host"], "nft", "list", "tables"]
-    assert "kennel2_fwd6_kt_up" in sh(*tables).stdout
+    guards = [FAMILY[v]["guard"] for v in FAMILIES]
+    assert all(g in sh(*tables).stdout for g in guards)
     sh("ip", "netns", "exec", topology["host"], "nft", "flush", "ruleset")
-    assert "kennel2" not in sh(*tables).stdout and sh(*FORWARDING(topology)).stdout.strip() == "1"
-    # gc with no sandbox: the marker says the forwarding is kennel's, the guard being gone.
+    assert "kennel2" not in sh(*tables).stdout
+    assert all(sh(*FORWARDING(topology, v)).stdout.strip() == "1" for v in FAMILIES)
+    # gc with no sandbox: the markers say the forwarding is kennel's, the guards being gone.
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
-    assert json.loads(r.stdout)["removed"] == ["ipv6 force_forwarding on kt-up"]
-    assert sh(*FORWARDING(topology)).stdout.strip() == "0"
+    assert sorted(json.loads(r.stdout)["removed"]) == sorted(FAMILY[v]["report"] for v in FAMILIES)
+    assert all(sh(*FORWARDING(topology, v)).stdout.strip() == "0" for v in FAMILIES)
     r = run_in_host(topology, "--", "true")
     assert r.returncode == 0, r.stderr
     sh("ip", "netns", "exec", topology["host"], "nft", "flush", "ruleset")
     p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
     try:
-        assert "kennel2_fwd6_kt_up" in sh(*tables).stdout, "the guard was not put back"
-        # Flushed again while that sandbox runs: gc puts the guard back (forwarding is in use).
+        assert all(g in sh(*tables).stdout for g in guards), "the guards were not put back"
+        # Flushed again while that sandbox runs: gc puts the guards back (forwarding is in use).
         sh("ip", "netns", "exec", topology["host"], "nft", "flush", "ruleset")
         r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
-        assert json.loads(r.stdout).get("restored") == ["table inet kennel2_fwd6_kt_up"], r.stdout
-        assert "kennel2_fwd6_kt_up" in sh(*tables).stdout
-        assert sh(*FORWARDING(topology)).stdout.strip() == "1"
+        assert sorted(json.loads(r.stdout).get("restored", [])) == sorted(f"table inet {g}" for g in guards), r.stdout
+        assert all(g in sh(*tables).stdout for g in guards)
+        assert all(sh(*FORWARDING(topology, v)).stdout.strip() == "1" for v in FAMILIES)
     finally:
         p.terminate()
         p.wait(timeout=20)
 
 
-def test_a_forwarding_setting_kennel_did_not_make_is_left_alone(topology):
-    if not IPV6:
-        pytest.skip("no per-interface IPv6 forwarding (force_forwarding, Linux 6.17+)")
-    sh("ip", "netns", "exec", topology["host"], "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/kt-up/force_forwarding")
+@both_families
+def test_a_forwarding_setting_kennel_did_not_make_is_left_alone(topology, v):
+    sh("ip", "netns", "exec", topology["host"], "sh", "-c", f"echo 1 > {FAMILY[v]['switch']}")
     r = run_in_host(topology, "--", "true")
     assert r.returncode == 0, r.stderr
-    assert "kennel2_fwd6" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert FAMILY[v]["guard"] not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
-    assert "ipv6 force_forwarding on kt-up" not in json.loads(r.stdout)["removed"]
-    assert sh(*FORWARDING(topology)).stdout.strip() == "1"
+    assert FAMILY[v]["report"] not in json.loads(r.stdout)["removed"]
+    assert sh(*FORWARDING(topology, v)).stdout.strip() == "1"
 
 
 def add_other_network(topo):
-    """A second network on the "host" (2001:db8:77::/64, on a veth of its own, nothing
-    behind it) that the cloud routes via the host: transit the host must not carry."""
+    """A second network on the "host" (198.51.100.0/24 and 2001:db8:77::/64, on a veth of its
+    own, nothing behind it) that the cloud routes via the host: transit the host must not
+    carry."""
     host, cloud = topo["host"], topo["cloud"]
     sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-other", "type", "veth", "peer", "name", "kt-otherp")
     sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-otherp", "up")
+    sh("ip", "netns", "exec", host, "ip", "addr", "add", "198.51.100.1/24", "dev", "kt-other")
     sh("ip", "netns", "exec", host, "ip", "addr", "add", "2001:db8:77::1/64", "dev", "kt-other", "nodad")
     sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-other", "up")
+    sh("ip", "netns", "exec", cloud, "ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.1")
     sh("ip", "netns", "exec", cloud, "ip", "-6", "route", "add", "2001:db8:77::/64", "via", "2001:db8:1::1")
 
 
-@needs_ipv6
-def test_the_uplink_forwards_ipv6_only_into_sandboxes(topology, tmp_path):
-    # The "host" has a second network (2001:db8:77::/64 on a veth of its own); the cloud routes
-    # it via the host. While a sandbox runs, the uplink's force_forwarding is on: the guard must
-    # keep the host from forwarding the cloud's packets into that other network.
-    host, cloud = topology["host"], topology["cloud"]
-    add_other_network(topology)
+OTHER = {4: ("AF_INET", "198.51.100.5"), 6: ("AF_INET6", "2001:db8:77::5")}
 
-    def forwarded():
-        for line in sh("ip", "netns", "exec", host, "cat", "/proc/net/snmp6").stdout.splitlines():
+
+def forwarded(topo, v):
+    """The "host"'s count of forwarded IPv`v` datagrams."""
+    if v == 6:
+        for line in sh("ip", "netns", "exec", topo["host"], "cat", "/proc/net/snmp6").stdout.splitlines():
             if line.startswith("Ip6OutForwDatagrams"):
                 return int(line.split()[1])
-        raise AssertionError("no Ip6OutForwDatagrams")
+    else:
+        ip = [l.split() for l in sh("ip", "netns", "exec", topo["host"], "cat", "/proc/net/snmp").stdout.splitlines()
+              if l.startswith("Ip:")]
+        return int(ip[1][ip[0].index("ForwDatagrams")])
+    raise AssertionError("no forwarding counter")
 
+
+@both_families
+def test_the_uplink_forwards_only_into_sandboxes(topology, tmp_path, v):
+    # The "host" has a second network on a veth of its own; the cloud routes it via the host.
+    # While a sandbox runs, the uplink forwards: the guard must keep the host from forwarding
+    # the cloud's packets into that other network.
+    cloud = topology["cloud"]
+    add_other_network(topology)
+    family, target = OTHER[v]
     p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
     try:
-        assert sh(*FORWARDING(topology)).stdout.strip() == "1"
-        before = forwarded()
+        assert sh(*FORWARDING(topology, v)).stdout.strip() == "1"
+        before = forwarded(topology, v)
         sh("ip", "netns", "exec", cloud, "python3", "-c",
-           "import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
-           "for _ in range(20): s.sendto(b'x', ('2001:db8:77::5', 9))")
+           f"import socket\ns = socket.socket(socket.{family}, socket.SOCK_DGRAM)\n"
+           f"for _ in range(20): s.sendto(b'x', ('{target}', 9))")
         time.sleep(0.3)
-        assert forwarded() == before, "the host forwarded IPv6 from its uplink into another network"
+        assert forwarded(topology, v) == before, f"the host forwarded IPv{v} from its uplink into another network"
     finally:
         p.terminate()
         p.wait(timeout=20)
@@ -833,14 +864,16 @@ def test_status_json_names_the_bridge(topology, tmp_path):
         p.wait(timeout=20)
 
 
-def test_a_host_that_already_forwards_ipv6_is_used_as_it_is(topology):
-    # all.forwarding = 1 is the operator's choice: kennel adds no guard and sets nothing.
-    sh("ip", "netns", "exec", topology["host"], "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
+@both_families
+def test_a_host_that_already_forwards_is_used_as_it_is(topology, v):
+    # ip_forward or all.forwarding = 1 is the operator's choice (or Docker's): kennel adds no
+    # guard for that family and sets nothing.
+    sh("ip", "netns", "exec", topology["host"], "sh", "-c", f"echo 1 > {FAMILY[v]['global']}")
     r = run_in_host(topology, "--", PYTHON, "-c",
-                    "import urllib.request; print(urllib.request.urlopen('http://[2001:db8:ff::10]/g', timeout=5).read().decode())")
-    assert r.returncode == 0 and r.stdout.strip() == "hello6", r.stdout + r.stderr
-    assert "kennel2_fwd6" not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
-    assert not forwarding_markers(netns_cookie(topology["host"]))
+                    f"import urllib.request; print(urllib.request.urlopen('{FAMILY[v]['url']}g', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == FAMILY[v]["body"], r.stdout + r.stderr
+    assert FAMILY[v]["guard"] not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    assert not forwarding_markers(netns_cookie(topology["host"]), families=(v,))
 
 
 def test_the_hosts_resolver_file_is_used_as_it_is_when_it_needs_no_change(topology):
@@ -861,46 +894,91 @@ def test_the_hosts_resolver_file_is_used_as_it_is_when_it_needs_no_change(topolo
         assert content.splitlines() == filtered and " /etc/resolv.conf " in mounts
 
 
-@needs_ipv6
-def test_kennels_forwarding_goes_once_the_host_forwards_ipv6_itself(topology):
-    # The operator switches global IPv6 forwarding on after kennel set its own: the guard would
-    # cut their forwarding, so the next launch takes kennel's setting, guard and marker away.
+@both_families
+def test_kennels_forwarding_goes_once_the_host_forwards_itself(topology, v):
+    # The operator switches global forwarding on after kennel set its own: the guard would
+    # cut their forwarding, so the next launch takes kennel's guard and marker away, and its
+    # own setting too where that is a switch of its own (IPv6's force_forwarding; for IPv4,
+    # ip_forward has set every interface's switch, which is the operator's now).
     r = run_in_host(topology, "--", "true")
     assert r.returncode == 0, r.stderr
     tables = ["ip", "netns", "exec", topology["host"], "nft", "list", "tables"]
-    assert "kennel2_fwd6_kt_up" in sh(*tables).stdout
-    sh("ip", "netns", "exec", topology["host"], "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
+    assert FAMILY[v]["guard"] in sh(*tables).stdout
+    sh("ip", "netns", "exec", topology["host"], "sh", "-c", f"echo 1 > {FAMILY[v]['global']}")
     r = run_in_host(topology, "--", PYTHON, "-c",
-                    "import urllib.request; print(urllib.request.urlopen('http://[2001:db8:ff::10]/o', timeout=5).read().decode())")
-    assert r.returncode == 0 and r.stdout.strip() == "hello6", r.stdout + r.stderr
-    assert "kennel2_fwd6" not in sh(*tables).stdout
-    assert sh(*FORWARDING(topology)).stdout.strip() == "0"
-    assert not forwarding_markers(netns_cookie(topology["host"]))
+                    f"import urllib.request; print(urllib.request.urlopen('{FAMILY[v]['url']}o', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == FAMILY[v]["body"], r.stdout + r.stderr
+    assert FAMILY[v]["guard"] not in sh(*tables).stdout
+    assert sh(*FORWARDING(topology, v)).stdout.strip() == ("1" if v == 4 else "0")
+    assert not forwarding_markers(netns_cookie(topology["host"]), families=(v,))
+    r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
+    assert FAMILY[v]["report"] not in json.loads(r.stdout)["removed"]
+    assert sh(*FORWARDING(topology, v)).stdout.strip() == ("1" if v == 4 else "0")
 
 
-@needs_ipv6
-def test_the_host_answers_no_transit_ipv6_as_a_router_would(topology, tmp_path):
-    # A packet from the cloud with hop limit 1, routed via the host to a network that is not a
-    # sandbox: a router would answer "time exceeded" before any forward rule could act. The
-    # guard drops it at prerouting, so the cloud hears nothing back.
-    host, cloud = topology["host"], topology["cloud"]
+@both_families
+def test_gc_drops_kennels_guard_once_the_host_forwards_itself_while_sandboxes_run(topology, tmp_path, v):
+    # Docker started while bridged sandboxes run switches global forwarding on; kennel's guard
+    # would drop its containers' traffic. gc does not wait for the sandboxes to end.
+    p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
+    try:
+        sh("ip", "netns", "exec", topology["host"], "sh", "-c", f"echo 1 > {FAMILY[v]['global']}")
+        r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
+        removed = json.loads(r.stdout)["removed"]
+        assert f"table inet {FAMILY[v]['guard']}" in removed and POOL_TABLE not in str(removed), removed
+        assert FAMILY[v]["guard"] not in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+        assert not forwarding_markers(netns_cookie(topology["host"]), families=(v,))
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+
+
+@both_families
+def test_the_host_answers_no_transit_as_a_router_would(topology, tmp_path, v):
+    # A packet from the cloud with a hop limit of 1, routed via the host to a network that is
+    # not a sandbox: a router would answer "time exceeded" before any forward rule could act.
+    # The guard drops it at prerouting, so the cloud hears nothing back.
+    cloud = topology["cloud"]
     add_other_network(topology)
+    family, target = OTHER[v]
+    icmp, hops, exceeded = (("IPPROTO_ICMP", "IPPROTO_IP, socket.IP_TTL", 11) if v == 4 else
+                            ("IPPROTO_ICMPV6", "IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS", 3))
     p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
     try:
         r = sh("ip", "netns", "exec", cloud, "python3", "-c",
                "import socket\n"
-               "icmp = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6); icmp.settimeout(1)\n"
-               "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
-               "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 1)\n"
-               "for _ in range(5): s.sendto(b'x', ('2001:db8:77::5', 9))\n"
+               f"icmp = socket.socket(socket.{family}, socket.SOCK_RAW, socket.{icmp}); icmp.settimeout(1)\n"
+               f"s = socket.socket(socket.{family}, socket.SOCK_DGRAM)\n"
+               f"s.setsockopt(socket.{hops}, 1)\n"
+               f"for _ in range(5): s.sendto(b'x', ('{target}', 9))\n"
                "types = []\n"
                "try:\n"
                "    while True:\n"
-               "        data, addr = icmp.recvfrom(2048); types.append(data[0])\n"
+               "        data, addr = icmp.recvfrom(2048)\n"
+               # A raw IPv4 socket receives the IP header too.
+               f"        types.append(data[(data[0] & 15) * 4] if {v} == 4 else data[0])\n"
                "except socket.timeout:\n"
                "    pass\n"
                "print(sorted(set(types)))")
-        assert 3 not in json.loads(r.stdout), f"the host answered as a router: ICMPv6 types {r.stdout}"
+        assert exceeded not in json.loads(r.stdout), f"the host answered as a router: ICMP types {r.stdout}"
     finally:
         p.terminate()
         p.wait(timeout=20)
+
+
+def test_a_host_without_an_ipv4_default_route_is_refused_untouched(topology):
+    # Without global forwarding, kennel forwards by the uplink replies arrive on; with no
+    # default route there is none: one line, exit 125, and nothing on the host changed.
+    host = topology["host"]
+    sh("ip", "netns", "exec", host, "ip", "route", "del", "default")
+    r = run_in_host(topology, "--", "true")
+    assert r.returncode == 125 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "enable forwarding" in r.stderr and "no IPv4 default route" in r.stderr, r.stderr
+    assert "kennel2" not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
+    assert "kn-" not in host_links(topology)
+    assert sh(*FORWARDING(topology, 4)).stdout.strip() == "0"
+    assert not forwarding_markers(netns_cookie(host))
+    # With the host forwarding IPv4 itself, its own routes are what the sandbox gets.
+    sh("ip", "netns", "exec", host, "sh", "-c", f"echo 1 > {FAMILY[4]['global']}")
+    r = run_in_host(topology, "--", "true")
+    assert r.returncode == 0, r.stderr
