@@ -79,14 +79,7 @@ struct BridgeNetwork {
             let a = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             return a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
         })
-        // Without global IPv4 forwarding, replies must arrive on an uplink kennel lets forward:
-        // a host without an IPv4 default route is refused before anything on it changes.
-        let uplink4 = ForwardingFamily.ipv4.isGlobal ? nil : uplink(.ipv4, &netlink)
-        if uplink4 == nil && !ForwardingFamily.ipv4.isGlobal {
-            throw LaunchError("enable forwarding", ForwardingFamily.ipv4.globalSwitch, Errno(rawValue: ENETUNREACH),
-                              detail: "the host has no IPv4 default route for the sandbox's traffic to leave by; add one, or set net.ipv4.ip_forward=1 to forward by the host's own routes")
-        }
-        let uplink6 = plan.subnet6 == nil ? nil : uplink(.ipv6, &netlink)
+        let uplink6 = plan.subnet6 == nil ? nil : ipv6Uplink(&netlink)
         if let pool6 = plan.subnet6, uplink6 != nil {
             if addresses.contains(where: { pool6.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
                 throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
@@ -98,13 +91,12 @@ struct BridgeNetwork {
             throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
         }
         // The pools' table first: forwarding is switched on only once its drops are in place.
-        try ensurePoolTable(pool: pool, pool6: plan.subnet6)
-        guard let forwarding4 = try enableForwarding(.ipv4, uplink: uplink4) else {
-            throw LaunchError("enable forwarding", uplink4.map { ForwardingFamily.ipv4.switchPath($0) }, Errno(rawValue: ENODEV),
-                              detail: "the host's IPv4 uplink is gone")
-        }
+        let tables = try nftTables()
+        try ensurePoolTable(pool: pool, pool6: plan.subnet6, tables: tables)
+        let forwarding4 = try enableForwarding(.ipv4, interfaces: ForwardingFamily.ipv4.isGlobal ? [] : routedInterfaces(.ipv4, &netlink), tables: tables)
         var ipv6: IPv6Link?
-        if let pool6 = plan.subnet6, let uplink6, let forwarding = try enableForwarding(.ipv6, uplink: uplink6) {
+        if let pool6 = plan.subnet6, uplink6 != nil,
+           let forwarding = try enableForwarding(.ipv6, interfaces: ForwardingFamily.ipv6.isGlobal ? [] : routedInterfaces(.ipv6, &netlink), tables: tables) {
             ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
                             sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
         }

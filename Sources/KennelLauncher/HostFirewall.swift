@@ -25,9 +25,10 @@ extension BridgeNetwork {
     /// connection from outside into a sandbox. Tables of different pools in one host add up
     /// without contradicting each other. Forwarding is switched on after it
     /// (`enableForwarding`): never a moment of forwarding without these drops.
-    static func ensurePoolTable(pool: BlockedDestination, pool6: BlockedDestination?) throws(LaunchError) {
+    /// `tables`: the inet tables that exist (`nftTables`).
+    static func ensurePoolTable(pool: BlockedDestination, pool6: BlockedDestination?, tables: Set<String>) throws(LaunchError) {
         let table = tableName(pool, pool6)
-        if try nftTableExists(table) { return }
+        if tables.contains(table) { return }
         let blocked = BlockedDestination.defaults.filter { $0.family == .ipv4 }.map(\.description).joined(separator: ", ")
         let blocked6 = BlockedDestination.defaults.filter { $0.family == .ipv6 }.map(\.description).joined(separator: ", ")
         let kn = linkPrefix + "*"
@@ -61,13 +62,13 @@ extension BridgeNetwork {
         """)
     }
 
-    /// True if the table `inet NAME` exists in this network namespace (asked over netlink: no
-    /// nft process on the way of a launch).
-    static func nftTableExists(_ name: String) throws(LaunchError) -> Bool {
-        try step("nftables", name) { () throws(Errno) in
+    /// The names of the `inet` nftables tables in this network namespace (asked over netlink,
+    /// once per launch: no nft process on the way of a launch).
+    static func nftTables() throws(LaunchError) -> Set<String> {
+        try step("nftables", "list tables") { () throws(Errno) in
             var nf = try Rtnetlink(protocol: 12 /* NETLINK_NETFILTER */)
             defer { nf.close() }
-            return try nf.nftablesTableExists(family: 1 /* NFPROTO_INET */, name: name)
+            return try nf.nftablesTables(family: 1 /* NFPROTO_INET */)
         }
     }
 
@@ -137,7 +138,7 @@ extension BridgeNetwork {
                     _ = switchOffForwarding(family, uplinkNamed: uplink, removed: &removed)
                 } else {
                     for interface in hostInterfaces(prefix: "") where nftName(interface) == uplink {
-                        if (try? ensureUplinkGuard(interface, family)) != nil { restored.append("table inet \(family.guardPrefix + uplink)") }
+                        if (try? ensureUplinkGuard(interface, family, tables: guards)) != nil { restored.append("table inet \(family.guardPrefix + uplink)") }
                     }
                 }
             }

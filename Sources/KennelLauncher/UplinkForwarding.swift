@@ -2,9 +2,9 @@ import Glibc
 import KennelSpec
 import KennelSystem
 
-/// `--net bridge`: finding the host's uplink for each address family, and switching forwarding
-/// on for the sandboxes' traffic (and off again) while changing as little of the host as
-/// possible: per interface, on the uplink and on each sandbox's host end, behind a guard.
+/// `--net bridge`: switching forwarding on for the sandboxes' traffic (and off again) while
+/// changing as little of the host as possible: per interface, on the interfaces the host routes
+/// by and on each sandbox's host end, behind guards; and whether the host routes IPv6 at all.
 extension BridgeNetwork {
     /// How the host forwards one family for the sandboxes.
     enum Forwarding {
@@ -56,15 +56,15 @@ extension BridgeNetwork {
         }
     }
 
-    /// The interface of the host's default route for `family`, or nil when it has none. Asked
-    /// of the kernel first, for an address in global unicast space (1.0.0.0, 2000::): a
-    /// unicast default route with an interface answers at once, no route at all means none.
-    /// Anything else (a more specific route there, several paths, a reject route) is settled
-    /// by reading the route table, /proc/net/route or /proc/net/ipv6_route (whose generation
-    /// costs a launch ~0.15 ms).
-    static func uplink(_ family: ForwardingFamily, _ netlink: inout Rtnetlink) -> String? {
-        var probe = [UInt8](repeating: 0, count: family.family == .ipv4 ? 4 : 16)
-        probe[0] = family.family == .ipv4 ? 1 : 0x20
+    /// The interface of the host's IPv6 default route, or nil when the host does not route
+    /// IPv6: then sandboxes get IPv4 only. Asked of the kernel first, for 2000:: (the start of
+    /// global unicast space): a unicast default route with an interface answers at once, no
+    /// route at all means none. Anything else (a more specific route there, several paths, a
+    /// reject route) is settled by reading the route table, /proc/net/ipv6_route, whose
+    /// generation costs a launch ~0.15 ms.
+    static func ipv6Uplink(_ netlink: inout Rtnetlink) -> String? {
+        var probe = [UInt8](repeating: 0, count: 16)
+        probe[0] = 0x20
         do throws(Errno) {
             let route = try netlink.routeMatch(probe)
             if route.prefixLength == 0, route.type == 1 /* RTN_UNICAST */, let index = route.interface,
@@ -74,28 +74,20 @@ extension BridgeNetwork {
         } catch where error == .networkUnreachable {
             return nil
         } catch {}
-        let table = family.family == .ipv4 ? "/proc/net/route" : "/proc/net/ipv6_route"
-        guard let bytes = try? FD.readFile(table) else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self)
-        return family.family == .ipv4 ? ipv4Uplink(routeTable: text) : ipv6Uplink(routeTable: text)
+        guard let bytes = try? FD.readFile("/proc/net/ipv6_route") else { return nil }
+        return ipv6Uplink(routeTable: String(decoding: bytes, as: UTF8.self))
     }
 
-    /// The slow path of `uplink` for IPv4, from /proc/net/route: the first default route of the
-    /// main table that is up, rejects nothing and leaves by an interface other than loopback.
-    static func ipv4Uplink(routeTable: String) -> String? {
-        for line in TextFields.lines(routeTable).dropFirst() {
-            // interface, destination, gateway, flags, refs, use, metric, mask, mtu, window, irtt
-            let f = TextFields.fields(line)
-            guard f.count >= 8, f[1] == "00000000", f[7] == "00000000", f[0] != "lo",
-                  let flags = UInt32(f[3], radix: 16), flags & 0x0001 /* RTF_UP */ != 0,
-                  flags & 0x0200 /* RTF_REJECT */ == 0 else { continue }
-            return String(f[0])
-        }
-        return nil
+    /// The interfaces replies to the sandboxes' traffic of `family` can arrive on: those the
+    /// host's routes leave by (main table; a reply comes back the way its request left), other
+    /// than loopback and the sandboxes' own host ends.
+    static func routedInterfaces(_ family: ForwardingFamily, _ netlink: inout Rtnetlink) -> [String] {
+        let indexes = (try? netlink.routeInterfaces(family: family.family == .ipv4 ? AF_INET : AF_INET6)) ?? []
+        return indexes.sorted().compactMap { Rtnetlink.interfaceName($0) }.filter { $0 != "lo" && !$0.hasPrefix(linkPrefix) }
     }
 
-    /// The slow path of `uplink` for IPv6, from /proc/net/ipv6_route: the first default route
-    /// that rejects nothing and leaves by an interface other than loopback.
+    /// The slow path of `ipv6Uplink`, from /proc/net/ipv6_route: the first default route that
+    /// rejects nothing and leaves by an interface other than loopback.
     static func ipv6Uplink(routeTable: String) -> String? {
         for line in TextFields.lines(routeTable) {
             // destination, prefix length, source, source length, next hop, metric, refs, use, flags, device
@@ -113,46 +105,53 @@ extension BridgeNetwork {
     /// does not switch global forwarding on: that would make the host a router between all its
     /// networks (and, for IPv6, also one that ignores router advertisements, so the host could
     /// lose the very default route it learned from them). Instead it sets the per-interface
-    /// switch on the uplink (IPv4 forwards by the interface a packet arrives on, and replies
-    /// arrive there) and on each sandbox's host end, behind a guard table that lets the uplink
-    /// forward only into sandboxes: transit packets are dropped at prerouting, before the
-    /// kernel could route them or answer them as a router would (ICMP errors, redirects).
+    /// switch on each of `interfaces`, those the host routes by (`routedInterfaces`: IPv4
+    /// forwards by the interface a packet arrives on, and replies arrive there), and on each
+    /// sandbox's host end, behind a guard table per interface that lets it forward only into
+    /// sandboxes: transit packets are dropped at prerouting, before the kernel could route them
+    /// or answer them as a router would (ICMP errors, redirects).
     ///
-    /// A marker file records that the setting is kennel's: the guard is put back whenever it is
-    /// missing (say after `nft flush ruleset`: by the next launch or `kennel gc`), and `kennel
-    /// gc` undoes both when no sandbox is left. A per-interface setting kennel did not make is
-    /// left as it is; once the host forwards globally, kennel's guard and marker go (the guard
-    /// would cut that forwarding). Returns nil without an uplink, or for IPv6 on kernels before
-    /// 6.17 (no `force_forwarding`). Runs under the allocation lock.
-    static func enableForwarding(_ family: ForwardingFamily, uplink: String?) throws(LaunchError) -> Forwarding? {
+    /// A marker file per interface records that the setting is kennel's: the guard is put back
+    /// whenever it is missing (say after `nft flush ruleset`: by the next launch or `kennel
+    /// gc`), and `kennel gc` undoes both when no sandbox is left. A per-interface setting kennel
+    /// did not make is left as it is (and gets no guard of kennel's); once the host forwards
+    /// globally, kennel's guards and markers go (a guard would cut that forwarding). Returns nil
+    /// when there is nothing to forward by, or for IPv6 on kernels before 6.17 (no
+    /// `force_forwarding`). `tables`: the inet tables that exist. Runs under the allocation lock.
+    static func enableForwarding(_ family: ForwardingFamily, interfaces: [String], tables: Set<String>) throws(LaunchError) -> Forwarding? {
         var removed: [String] = []
         if yieldToGlobalForwarding(family, removed: &removed) { return .global }
-        guard let uplink else { return nil }
-        let marker = family.markerPrefix() + nftName(uplink)
-        let ours = access(marker, F_OK) == 0
-        let path = family.switchPath(uplink)
-        guard access(path, F_OK) == 0 else { return nil }
-        let on = (try? FD.readFile(path)) == Array("1\n".utf8)
-        if on && !ours { return .perInterface }  // the operator's own setting
-        try ensureUplinkGuard(uplink, family)
-        if !ours {
-            try step("create", marker) { () throws(Errno) in
-                FD.close(try FD.open(marker, O_WRONLY | O_CREAT, mode: 0o600))
+        let markers = family.markerPrefix()
+        var forwarding: Forwarding?
+        for interface in interfaces {
+            let path = family.switchPath(interface)
+            guard access(path, F_OK) == 0 else { continue }
+            forwarding = .perInterface
+            let marker = markers + nftName(interface)
+            let ours = access(marker, F_OK) == 0
+            let on = (try? FD.readFile(path)) == Array("1\n".utf8)
+            if on && !ours { continue }  // the operator's own setting
+            try ensureUplinkGuard(interface, family, tables: tables)
+            if !ours {
+                try step("create", marker) { () throws(Errno) in
+                    FD.close(try FD.open(marker, O_WRONLY | O_CREAT, mode: 0o600))
+                }
             }
+            if !on { try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") } }
         }
-        if !on { try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") } }
-        return .perInterface
+        return forwarding
     }
 
-    /// The guard table for `uplink` and `family` unless it exists: transit arriving there is
+    /// The guard table for `uplink` (an interface the host routes by) and `family` unless it
+    /// is among `tables`: transit arriving there is
     /// dropped at prerouting (before the kernel could route it, or answer it as a router: ICMP
     /// errors, redirects) and again at forward, unless it is bound for a sandbox's host end.
     /// Replies to the sandboxes' masqueraded traffic have their sandbox address back by then
     /// (NAT runs earlier in prerouting). Everything addressed to the host itself (local,
     /// broadcast) or multicast (neighbour discovery, router advertisements) passes.
-    static func ensureUplinkGuard(_ uplink: String, _ family: ForwardingFamily) throws(LaunchError) {
+    static func ensureUplinkGuard(_ uplink: String, _ family: ForwardingFamily, tables: Set<String>) throws(LaunchError) {
         let table = family.guardPrefix + nftName(uplink)
-        if try nftTableExists(table) { return }
+        if tables.contains(table) { return }
         let kn = linkPrefix + "*", proto = family.nfproto
         try runNft("""
         table inet \(table) {

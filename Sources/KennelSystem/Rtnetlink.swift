@@ -66,6 +66,42 @@ public struct Rtnetlink {
         return (found.0, found.1, found.2)
     }
 
+    /// The interfaces that unicast routes of the main table leave by (each next hop of a
+    /// multipath route too), from one RTM_GETROUTE dump of `family` (AF_INET or AF_INET6).
+    /// IPv6 routes into link-local space (fe80::/10, on every interface with IPv6) are left out.
+    public mutating func routeInterfaces(family: Int32) throws(Errno) -> Set<Int32> {
+        var out = Set<Int32>()
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags.
+        try request(type: 26 /* RTM_GETROUTE */, flags: Rtnetlink.dump, payload: [UInt8(family)] + [UInt8](repeating: 0, count: 11)) { reply in
+            let m = Array(reply)
+            // struct rtmsg follows the 16-byte header; its attributes start at 28.
+            guard m.count >= 28, m[23] == 1 /* RTN_UNICAST */ else { return }
+            var table = UInt32(m[20]), destination: [UInt8] = [], interfaces: [Int32] = []
+            Rtnetlink.forEachAttribute(m, from: 28) { type, value in
+                let v = Array(value)
+                switch type {
+                case 1 /* RTA_DST */: destination = v
+                case 4 /* RTA_OIF */ where v.count >= 4: interfaces.append(Int32(bitPattern: Rtnetlink.u32(v, 0)))
+                case 15 /* RTA_TABLE */ where v.count >= 4: table = Rtnetlink.u32(v, 0)
+                case 9 /* RTA_MULTIPATH */:
+                    // struct rtnexthop: u16 length, u8 flags, u8 hops, i32 interface; attributes.
+                    var o = 0
+                    while o + 8 <= v.count {
+                        let length = Int(Rtnetlink.u16(v, o))
+                        interfaces.append(Int32(bitPattern: Rtnetlink.u32(v, o + 4)))
+                        guard length >= 8 else { break }
+                        o += (length + 3) & ~3
+                    }
+                default: break
+                }
+            }
+            guard table == 254 /* RT_TABLE_MAIN */ else { return }
+            if family == AF_INET6, m[17] >= 10, destination.count == 16, destination[0] == 0xfe, destination[1] & 0xc0 == 0x80 { return }
+            out.formUnion(interfaces)
+        }
+        return out
+    }
+
     // MARK: links
 
     /// The name of the link with `index` in the current network namespace (if_indextoname).
@@ -190,17 +226,19 @@ public struct Rtnetlink {
 
     // MARK: wire format
 
-    /// True if the nftables table `family`/`name` exists in this network namespace
-    /// (NFT_MSG_GETTABLE over NETLINK_NETFILTER answers the table, or ENOENT).
-    public mutating func nftablesTableExists(family: UInt8, name: String) throws(Errno) -> Bool {
+    /// The names of the nftables tables of `family` in this network namespace (one
+    /// NFT_MSG_GETTABLE dump over NETLINK_NETFILTER).
+    public mutating func nftablesTables(family: UInt8) throws(Errno) -> Set<String> {
+        var names = Set<String>()
         // struct nfgenmsg: family, version (NFNETLINK_V0), u16 res_id (big endian, 0).
-        let payload: [UInt8] = [family, 0, 0, 0] + Rtnetlink.attribute(1 /* NFTA_TABLE_NAME */, Rtnetlink.cString(name))
-        do {
-            try request(type: 10 << 8 | 1 /* NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE */, flags: Rtnetlink.ack, payload: payload)
-            return true
-        } catch where error == .noSuchFileOrDirectory {
-            return false
+        try request(type: 10 << 8 | 1 /* NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE */, flags: Rtnetlink.dump, payload: [family, 0, 0, 0]) { reply in
+            let m = Array(reply)
+            // struct nfgenmsg follows the 16-byte header; its attributes start at 20.
+            Rtnetlink.forEachAttribute(m, from: 20) { type, value in
+                if type == 1 /* NFTA_TABLE_NAME */ { names.insert(String(decoding: value.prefix { $0 != 0 }, as: UTF8.self)) }
+            }
         }
+        return names
     }
 
     static let ack: UInt16 = 0x1 | 0x4  // REQUEST | ACK

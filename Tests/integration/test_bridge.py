@@ -114,6 +114,10 @@ def topology(tmp_path):
     try:
         sh("ip", "netns", "add", host)  # inside the try: a failure after it still deletes it
         sh("ip", "netns", "add", cloud)
+        # A new namespace takes its IPv4 settings from the machine's own (ip_forward = 1 on a
+        # host with Docker): the "host" starts out forwarding nothing, as a plain host does.
+        sh("ip", "netns", "exec", host, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward; "
+           "echo 0 > /proc/sys/net/ipv6/conf/all/forwarding")
         sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-up", "type", "veth", "peer", "name", "kt-down",
            "netns", cloud)
         for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "192.0.2.1/24", "dev", "kt-up"],
@@ -162,14 +166,7 @@ def topology(tmp_path):
         # Nor may a lost packet mean "the cloud was not ready": an IPv6 address added a moment
         # ago may not answer neighbour solicitations yet, and the first packets forwarded to
         # the cloud would wait on a resolution that fails. The host resolves the cloud first.
-        nudge = "import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'', ('2001:db8:1::2', 9))"
-        for _ in range(100):
-            sh("ip", "netns", "exec", host, "python3", "-c", nudge, check=False)
-            if "lladdr" in sh("ip", "netns", "exec", host, "ip", "-6", "neigh", "show", "2001:db8:1::2").stdout:
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the cloud does not answer IPv6 neighbour discovery")
+        resolve_neighbour(host, "2001:db8:1::2")
         yield {"host": host, "cloud": cloud, "logs": logs}
     finally:
         for p in servers:
@@ -188,6 +185,17 @@ def topology(tmp_path):
         for f in left:
             os.unlink(os.path.join("/run/kennel", f))
         assert not left, f"markers left behind: {left}"
+
+
+def resolve_neighbour(host, address):
+    """Makes the "host" namespace resolve the cloud's IPv6 `address` (see the fixture)."""
+    nudge = f"import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'', ('{address}', 9))"
+    for _ in range(100):
+        sh("ip", "netns", "exec", host, "python3", "-c", nudge, check=False)
+        if "lladdr" in sh("ip", "netns", "exec", host, "ip", "-6", "neigh", "show", address).stdout:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the cloud does not answer IPv6 neighbour discovery for {address}")
 
 
 def netns_cookie(name):
@@ -599,18 +607,15 @@ def test_ipv4_only_with_subnet6_none_or_without_a_host_ipv6_route(topology):
               "/proc/sys/net/ipv6/conf/kt-up/force_forwarding").stdout.strip() == "0"
 
 
-@both_families
-def test_the_uplink_is_found_behind_a_more_specific_route_too(topology, v):
-    # kennel asks the kernel which route 1.0.0.0 or 2000:: takes; when that is not the default
-    # route itself (here 0.0.0.0/1 or 2000::/3 via the same gateway), it reads the whole route
-    # table instead.
+@needs_ipv6
+def test_the_ipv6_uplink_is_found_behind_a_more_specific_route_too(topology):
+    # kennel asks the kernel which route 2000:: takes; when that is not the default route
+    # itself (here 2000::/3 via the same gateway), it reads the whole route table instead.
     host = topology["host"]
-    route = ["-4", "route", "add", "0.0.0.0/1", "via", "192.0.2.2"] if v == 4 else ["-6", "route", "add", "2000::/3", "via", "2001:db8:1::2"]
-    sh("ip", "netns", "exec", host, "ip", *route)
-    r = run_in_host(topology, "--", PYTHON, "-c",
-                    f"import urllib.request; print(urllib.request.urlopen('{FAMILY[v]['url']}s', timeout=5).read().decode())")
-    assert r.returncode == 0 and r.stdout.strip() == FAMILY[v]["body"], r.stdout + r.stderr
-    assert sh(*FORWARDING(topology, v)).stdout.strip() == "1"
+    sh("ip", "netns", "exec", host, "ip", "-6", "route", "add", "2000::/3", "via", "2001:db8:1::2")
+    r = run_in_host(topology, "--", "sh", "-c", "ip -6 -o addr show scope global; ip -6 route show default")
+    assert r.returncode == 0, r.stderr
+    assert "fd6b:656e:6e65::" in r.stdout and "default via fd6b:656e:6e65::" in r.stdout, r.stdout
 
 
 ATTEMPT = r'''
@@ -966,19 +971,48 @@ def test_the_host_answers_no_transit_as_a_router_would(topology, tmp_path, v):
         p.wait(timeout=20)
 
 
-def test_a_host_without_an_ipv4_default_route_is_refused_untouched(topology):
-    # Without global forwarding, kennel forwards by the uplink replies arrive on; with no
-    # default route there is none: one line, exit 125, and nothing on the host changed.
+def add_second_uplink(topo):
+    """A second link between the "host" and the cloud (198.51.100.1/30 <-> .2, 2001:db8:2::1/64
+    <-> ::2) by which the host routes the 'internet' servers, its default routes staying on
+    kt-up: replies to the sandboxes' traffic arrive on kt-up2."""
+    host, cloud = topo["host"], topo["cloud"]
+    sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-up2", "type", "veth", "peer", "name", "kt-down2", "netns", cloud)
+    for ns, dev, a4, a6 in ((host, "kt-up2", "198.51.100.1/30", "2001:db8:2::1/64"), (cloud, "kt-down2", "198.51.100.2/30", "2001:db8:2::2/64")):
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", a4, "dev", dev)
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", a6, "dev", dev, "nodad")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+    sh("ip", "netns", "exec", host, "ip", "route", "add", "203.0.113.10/32", "via", "198.51.100.2")
+    sh("ip", "netns", "exec", host, "ip", "-6", "route", "add", "2001:db8:ff::10/128", "via", "2001:db8:2::2")
+    resolve_neighbour(host, "2001:db8:2::2")
+
+
+@both_families
+def test_replies_arriving_on_another_routed_interface_are_forwarded_too(topology, v):
+    # The host routes the 'internet' server by a second link, not by its default route's:
+    # replies arrive there, so kennel forwards on every interface the host routes by (each
+    # behind a guard of its own), not only the default route's.
+    add_second_uplink(topology)
+    r = run_in_host(topology, "--", PYTHON, "-c",
+                    f"import urllib.request; print(urllib.request.urlopen('{FAMILY[v]['url']}2', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == FAMILY[v]["body"], r.stdout + r.stderr
+    second = FAMILY[v]["switch"].replace("kt-up", "kt-up2")
+    assert sh("ip", "netns", "exec", topology["host"], "cat", second).stdout.strip() == "1"
+    assert FAMILY[v]["guard"].replace("kt_up", "kt_up2") in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
+    assert FAMILY[v]["report"].replace("kt-up", "kt-up2") in json.loads(r.stdout)["removed"], r.stdout
+    assert sh("ip", "netns", "exec", topology["host"], "cat", second).stdout.strip() == "0"
+
+
+@needs_ipv6
+def test_a_host_without_ipv4_routes_gets_ipv6_and_nothing_set_for_ipv4(topology):
+    # An IPv6-only host: no IPv4 route leaves it, so there is no interface to forward IPv4 by;
+    # the launch goes on, with IPv6 egress, and nothing is switched on for IPv4.
     host = topology["host"]
     sh("ip", "netns", "exec", host, "ip", "route", "del", "default")
-    r = run_in_host(topology, "--", "true")
-    assert r.returncode == 125 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "enable forwarding" in r.stderr and "no IPv4 default route" in r.stderr, r.stderr
-    assert "kennel2" not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
-    assert "kn-" not in host_links(topology)
+    sh("ip", "netns", "exec", host, "ip", "addr", "del", "192.0.2.1/24", "dev", "kt-up")
+    r = run_in_host(topology, "--", PYTHON, "-c",
+                    f"import urllib.request; print(urllib.request.urlopen('{FAMILY[6]['url']}v6only', timeout=5).read().decode())")
+    assert r.returncode == 0 and r.stdout.strip() == FAMILY[6]["body"], r.stdout + r.stderr
+    assert FAMILY[4]["guard"] not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
     assert sh(*FORWARDING(topology, 4)).stdout.strip() == "0"
-    assert not forwarding_markers(netns_cookie(host))
-    # With the host forwarding IPv4 itself, its own routes are what the sandbox gets.
-    sh("ip", "netns", "exec", host, "sh", "-c", f"echo 1 > {FAMILY[4]['global']}")
-    r = run_in_host(topology, "--", "true")
-    assert r.returncode == 0, r.stderr
+    assert not forwarding_markers(netns_cookie(host), families=(4,))
