@@ -79,8 +79,12 @@ struct BridgeNetwork {
             let a = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             return a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
         })
-        let uplink6 = plan.subnet6 == nil ? nil : ipv6Uplink(&netlink)
-        if let pool6 = plan.subnet6, uplink6 != nil {
+        // One dump of the host's routes: which interfaces to forward by, and whether it routes
+        // IPv6 at all. Not needed when the host forwards IPv4 itself and no IPv6 is asked for.
+        let routes = plan.subnet6 == nil && ForwardingFamily.ipv4.isGlobal ? HostRoutes(routes: [])
+            : HostRoutes(routes: try step("list routes", "host") { () throws(Errno) in try netlink.unicastRoutes() })
+        let routesIPv6 = plan.subnet6 != nil && routes.routesIPv6
+        if let pool6 = plan.subnet6, routesIPv6 {
             if addresses.contains(where: { pool6.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
                 throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
                                   detail: "the host already uses an address in it; choose another --subnet6 (or none)")
@@ -93,10 +97,10 @@ struct BridgeNetwork {
         // The pools' table first: forwarding is switched on only once its drops are in place.
         let tables = try nftTables()
         try ensurePoolTable(pool: pool, pool6: plan.subnet6, tables: tables)
-        let forwarding4 = try enableForwarding(.ipv4, interfaces: ForwardingFamily.ipv4.isGlobal ? [] : routedInterfaces(.ipv4, &netlink), tables: tables)
+        let forwarding4 = try enableForwarding(.ipv4, interfaces: routes.interfaces(.ipv4), tables: tables)
         var ipv6: IPv6Link?
-        if let pool6 = plan.subnet6, uplink6 != nil,
-           let forwarding = try enableForwarding(.ipv6, interfaces: ForwardingFamily.ipv6.isGlobal ? [] : routedInterfaces(.ipv6, &netlink), tables: tables) {
+        if let pool6 = plan.subnet6, routesIPv6,
+           let forwarding = try enableForwarding(.ipv6, interfaces: routes.interfaces(.ipv6), tables: tables) {
             ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
                             sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
         }

@@ -137,7 +137,7 @@ extension BridgeNetwork {
                 if links.isEmpty {
                     _ = switchOffForwarding(family, uplinkNamed: uplink, removed: &removed)
                 } else {
-                    for interface in hostInterfaces(prefix: "") where nftName(interface) == uplink {
+                    if let interface = markedInterface(family, uplinkNamed: uplink) {
                         if (try? ensureUplinkGuard(interface, family, tables: guards)) != nil { restored.append("table inet \(family.guardPrefix + uplink)") }
                     }
                 }

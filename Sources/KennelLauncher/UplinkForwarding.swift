@@ -4,7 +4,7 @@ import KennelSystem
 
 /// `--net bridge`: switching forwarding on for the sandboxes' traffic (and off again) while
 /// changing as little of the host as possible: per interface, on the interfaces the host routes
-/// by and on each sandbox's host end, behind guards; and whether the host routes IPv6 at all.
+/// by and on each sandbox's host end, behind guards; and what the host's routes say.
 extension BridgeNetwork {
     /// How the host forwards one family for the sandboxes.
     enum Forwarding {
@@ -56,47 +56,48 @@ extension BridgeNetwork {
         }
     }
 
-    /// The interface of the host's IPv6 default route, or nil when the host does not route
-    /// IPv6: then sandboxes get IPv4 only. Asked of the kernel first, for 2000:: (the start of
-    /// global unicast space): a unicast default route with an interface answers at once, no
-    /// route at all means none. Anything else (a more specific route there, several paths, a
-    /// reject route) is settled by reading the route table, /proc/net/ipv6_route, whose
-    /// generation costs a launch ~0.15 ms.
-    static func ipv6Uplink(_ netlink: inout Rtnetlink) -> String? {
-        var probe = [UInt8](repeating: 0, count: 16)
-        probe[0] = 0x20
-        do throws(Errno) {
-            let route = try netlink.routeMatch(probe)
-            if route.prefixLength == 0, route.type == 1 /* RTN_UNICAST */, let index = route.interface,
-               let uplink = Rtnetlink.interfaceName(index), uplink != "lo" {
-                return uplink
-            }
-        } catch where error == .networkUnreachable {
-            return nil
-        } catch {}
-        guard let bytes = try? FD.readFile("/proc/net/ipv6_route") else { return nil }
-        return ipv6Uplink(routeTable: String(decoding: bytes, as: UTF8.self))
-    }
+    /// What the host's main routing table says for `--net bridge`, from one dump of both
+    /// families' routes: which interfaces to forward by, and whether the host routes IPv6.
+    struct HostRoutes {
+        let routes: [Rtnetlink.Route]
+        /// The names of the interfaces the routes leave by, looked up once.
+        let names: [Int32: String]
 
-    /// The interfaces replies to the sandboxes' traffic of `family` can arrive on: those the
-    /// host's routes leave by (main table; a reply comes back the way its request left), other
-    /// than loopback and the sandboxes' own host ends.
-    static func routedInterfaces(_ family: ForwardingFamily, _ netlink: inout Rtnetlink) -> [String] {
-        let indexes = (try? netlink.routeInterfaces(family: family.family == .ipv4 ? AF_INET : AF_INET6)) ?? []
-        return indexes.sorted().compactMap { Rtnetlink.interfaceName($0) }.filter { $0 != "lo" && !$0.hasPrefix(linkPrefix) }
-    }
-
-    /// The slow path of `ipv6Uplink`, from /proc/net/ipv6_route: the first default route that
-    /// rejects nothing and leaves by an interface other than loopback.
-    static func ipv6Uplink(routeTable: String) -> String? {
-        for line in TextFields.lines(routeTable) {
-            // destination, prefix length, source, source length, next hop, metric, refs, use, flags, device
-            let f = TextFields.fields(line)
-            guard f.count == 10, f[1] == "00", f[0].utf8.allSatisfy({ $0 == UInt8(ascii: "0") }), f[9] != "lo",
-                  let flags = UInt32(f[8], radix: 16), flags & 0x0200 /* RTF_REJECT */ == 0 else { continue }
-            return String(f[9])
+        init(routes: [Rtnetlink.Route], name: (Int32) -> String? = Rtnetlink.interfaceName) {
+            self.routes = routes
+            var names: [Int32: String] = [:]
+            for index in Set(routes.flatMap(\.interfaces)) { names[index] = name(index) }
+            self.names = names
         }
-        return nil
+
+        /// The interfaces replies to the sandboxes' traffic of `family` can arrive on: those the
+        /// host's unicast routes leave by (a reply comes back the way its request left), other
+        /// than loopback and the sandboxes' own host ends. IPv6 routes into link-local space
+        /// (fe80::/64 is on every interface with IPv6) do not count.
+        func interfaces(_ family: ForwardingFamily) -> [String] {
+            let af = family.family == .ipv4 ? AF_INET : AF_INET6
+            var indexes = Set<Int32>()
+            for r in routes where r.family == af {
+                if af == AF_INET6, r.prefixLength >= 10, r.destination.count == 16, r.destination[0] == 0xfe,
+                   r.destination[1] & 0xc0 == 0x80 { continue }
+                indexes.formUnion(r.interfaces)
+            }
+            return indexes.sorted().compactMap { names[$0] }.filter { $0 != "lo" && !$0.hasPrefix(linkPrefix) && isPlainName($0) }
+        }
+
+        /// Interface names kennel writes into nft rules as they are: letters, digits and `_.-@:+`
+        /// (Linux also allows quotes and `*`, which nft would read as syntax or a wildcard).
+        func isPlainName(_ name: String) -> Bool {
+            name.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || "_.-@:+".utf8.contains(c)
+            }
+        }
+
+        /// True if the host has an IPv6 default route leaving by an interface other than
+        /// loopback; otherwise sandboxes get IPv4 only.
+        var routesIPv6: Bool {
+            routes.contains { r in r.family == AF_INET6 && r.prefixLength == 0 && r.interfaces.contains { names[$0].map { $0 != "lo" } ?? false } }
+        }
     }
 
     /// Forwarding of `family` for the sandboxes' traffic, changing as little of the host as
@@ -105,7 +106,7 @@ extension BridgeNetwork {
     /// does not switch global forwarding on: that would make the host a router between all its
     /// networks (and, for IPv6, also one that ignores router advertisements, so the host could
     /// lose the very default route it learned from them). Instead it sets the per-interface
-    /// switch on each of `interfaces`, those the host routes by (`routedInterfaces`: IPv4
+    /// switch on each of `interfaces`, those the host routes by (`HostRoutes`: IPv4
     /// forwards by the interface a packet arrives on, and replies arrive there), and on each
     /// sandbox's host end, behind a guard table per interface that lets it forward only into
     /// sandboxes: transit packets are dropped at prerouting, before the kernel could route them
@@ -125,16 +126,23 @@ extension BridgeNetwork {
         var forwarding: Forwarding?
         for interface in interfaces {
             let path = family.switchPath(interface)
-            guard access(path, F_OK) == 0 else { continue }
+            let index = Int32(bitPattern: if_nametoindex(interface))
+            guard index > 0, access(path, F_OK) == 0 else { continue }
             forwarding = .perInterface
             let marker = markers + nftName(interface)
-            let ours = access(marker, F_OK) == 0
+            let recorded = markedIndex(marker)
+            // A marker of another interface under the same nft-safe name (a-b and a_b, or a
+            // renamed interface's): this one is left alone, neither claimed nor guarded.
+            if let recorded, recorded != 0, recorded != index { continue }
+            let ours = recorded != nil
             let on = (try? FD.readFile(path)) == Array("1\n".utf8)
             if on && !ours { continue }  // the operator's own setting
             try ensureUplinkGuard(interface, family, tables: tables)
             if !ours {
                 try step("create", marker) { () throws(Errno) in
-                    FD.close(try FD.open(marker, O_WRONLY | O_CREAT, mode: 0o600))
+                    let fd = try FD.open(marker, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+                    defer { FD.close(fd) }
+                    try FD.writeAll(fd, "\(index)\n")
                 }
             }
             if !on { try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") } }
@@ -143,7 +151,9 @@ extension BridgeNetwork {
     }
 
     /// The guard table for `uplink` (an interface the host routes by) and `family` unless it
-    /// is among `tables`: transit arriving there is
+    /// is among `tables`. It names the interface by `iif`, which nft resolves to its index: the
+    /// guard follows the interface if it is renamed (its forwarding switch does too). Transit
+    /// arriving there is
     /// dropped at prerouting (before the kernel could route it, or answer it as a router: ICMP
     /// errors, redirects) and again at forward, unless it is bound for a sandbox's host end.
     /// Replies to the sandboxes' masqueraded traffic have their sandbox address back by then
@@ -157,11 +167,11 @@ extension BridgeNetwork {
         table inet \(table) {
           chain prerouting {
             type filter hook prerouting priority filter; policy accept;
-            iifname "\(uplink)" meta nfproto \(proto) fib daddr type != { \(family.localTypes) } fib daddr oifname != "\(kn)" drop
+            iif "\(uplink)" meta nfproto \(proto) fib daddr type != { \(family.localTypes) } fib daddr oifname != "\(kn)" drop
           }
           chain forward {
             type filter hook forward priority filter; policy accept;
-            iifname "\(uplink)" oifname != "\(kn)" meta nfproto \(proto) drop
+            iif "\(uplink)" oifname != "\(kn)" meta nfproto \(proto) drop
           }
         }
 
@@ -187,15 +197,31 @@ extension BridgeNetwork {
         return FD.directoryEntries(Launch.stateDirectory).filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
     }
 
-    /// Switches off the per-interface forwarding kennel set on the uplink whose nft-safe name
-    /// is `uplink` and removes its marker. An IPv4 uplink is left forwarding once the host
-    /// forwards IPv4 globally: `ip_forward` set every interface's own switch, which is now the
-    /// operator's. False if the setting could not be written (the guard must then stay).
+    /// The interface index a marker records (0 for a marker of an older kennel, which recorded
+    /// none), or nil without a marker.
+    static func markedIndex(_ marker: String) -> Int32? {
+        guard let bytes = try? FD.readFile(marker) else { return nil }
+        return Int32(String(decoding: bytes.filter { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)) ?? 0
+    }
+
+    /// The interface a marker is about, by the index it records (whatever the interface is
+    /// called now), or by name for a marker of an older kennel. Nil if it is gone.
+    static func markedInterface(_ family: ForwardingFamily, uplinkNamed uplink: String) -> String? {
+        guard let index = markedIndex(family.markerPrefix() + uplink) else { return nil }
+        if index != 0 { return Rtnetlink.interfaceName(index) }
+        return hostInterfaces(prefix: "").first { nftName($0) == uplink }
+    }
+
+    /// Switches off the per-interface forwarding kennel set on the interface a marker (named
+    /// after its nft-safe name `uplink`) records, and removes the marker. An IPv4 interface is
+    /// left forwarding once the host forwards IPv4 globally: `ip_forward` set every
+    /// interface's own switch, which is now the operator's. False if the setting could not be
+    /// written (the guard must then stay).
     static func switchOffForwarding(_ family: ForwardingFamily, uplinkNamed uplink: String, removed: inout [String]) -> Bool {
         let marker = family.markerPrefix() + uplink
         let ours = access(marker, F_OK) == 0
         let globalOwnsIt = family.family == .ipv4 && family.isGlobal
-        for interface in hostInterfaces(prefix: "") where nftName(interface) == uplink && ours && !globalOwnsIt {
+        for interface in [markedInterface(family, uplinkNamed: uplink)].compactMap({ $0 }) where ours && !globalOwnsIt {
             let path = family.switchPath(interface)
             if access(path, F_OK) == 0 {
                 guard (try? FD.writeFile(path, "0")) != nil else { return false }

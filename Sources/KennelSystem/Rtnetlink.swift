@@ -43,39 +43,30 @@ public struct Rtnetlink {
         try request(type: 24 /* RTM_NEWROUTE */, flags: Rtnetlink.create, payload: payload)
     }
 
-    /// The route the kernel would pick for `destination` (4 or 16 bytes), as it is in the
-    /// table (RTM_GETROUTE with RTM_F_FIB_MATCH): its prefix length, type (1 = unicast) and
-    /// output interface (nil for a multipath route). No route: ENETUNREACH.
-    public mutating func routeMatch(_ destination: [UInt8]) throws(Errno) -> (prefixLength: UInt8, type: UInt8, interface: Int32?) {
-        let family: UInt8 = destination.count == 4 ? UInt8(AF_INET) : UInt8(AF_INET6)
-        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags.
-        let payload = [family, UInt8(destination.count * 8), 0, 0, 0, 0, 0, 0] + Rtnetlink.host32(0x2000 /* RTM_F_FIB_MATCH */)
-            + Rtnetlink.attribute(1 /* RTA_DST */, destination)
-        var found: (UInt8, UInt8, Int32?)?
-        try request(type: 26 /* RTM_GETROUTE */, flags: Rtnetlink.ack, payload: payload) { reply in
-            let m = Array(reply)
-            guard m.count >= 28 else { return }
-            // struct rtmsg follows the 16-byte header; its attributes start at 28.
-            var oif: Int32?
-            Rtnetlink.forEachAttribute(m, from: 28) { type, value in
-                if type == 4 /* RTA_OIF */, value.count >= 4, oif == nil { oif = Int32(bitPattern: Rtnetlink.u32(Array(value), 0)) }
-            }
-            found = (m[17], m[23], oif)
+    /// A unicast route of the main table: its family (AF_INET, AF_INET6), destination and the
+    /// interfaces it leaves by (each next hop of a multipath route).
+    public struct Route: Equatable {
+        public let family: Int32
+        public let destination: [UInt8]
+        public let prefixLength: UInt8
+        public let interfaces: [Int32]
+        public init(family: Int32, destination: [UInt8], prefixLength: UInt8, interfaces: [Int32]) {
+            self.family = family
+            self.destination = destination
+            self.prefixLength = prefixLength
+            self.interfaces = interfaces
         }
-        guard let found else { throw Errno(rawValue: ENETUNREACH) }
-        return (found.0, found.1, found.2)
     }
 
-    /// The interfaces that unicast routes of the main table leave by (each next hop of a
-    /// multipath route too), from one RTM_GETROUTE dump of `family` (AF_INET or AF_INET6).
-    /// IPv6 routes into link-local space (fe80::/10, on every interface with IPv6) are left out.
-    public mutating func routeInterfaces(family: Int32) throws(Errno) -> Set<Int32> {
-        var out = Set<Int32>()
+    /// The unicast routes of the main table, IPv4 and IPv6, from one RTM_GETROUTE dump
+    /// (AF_UNSPEC: every family's table in one request).
+    public mutating func unicastRoutes() throws(Errno) -> [Route] {
+        var out: [Route] = []
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags.
-        try request(type: 26 /* RTM_GETROUTE */, flags: Rtnetlink.dump, payload: [UInt8(family)] + [UInt8](repeating: 0, count: 11)) { reply in
+        try request(type: 26 /* RTM_GETROUTE */, flags: Rtnetlink.dump, payload: [UInt8](repeating: 0, count: 12)) { reply in
             let m = Array(reply)
             // struct rtmsg follows the 16-byte header; its attributes start at 28.
-            guard m.count >= 28, m[23] == 1 /* RTN_UNICAST */ else { return }
+            guard m.count >= 28, m[16] == UInt8(AF_INET) || m[16] == UInt8(AF_INET6), m[23] == 1 /* RTN_UNICAST */ else { return }
             var table = UInt32(m[20]), destination: [UInt8] = [], interfaces: [Int32] = []
             Rtnetlink.forEachAttribute(m, from: 28) { type, value in
                 let v = Array(value)
@@ -96,8 +87,7 @@ public struct Rtnetlink {
                 }
             }
             guard table == 254 /* RT_TABLE_MAIN */ else { return }
-            if family == AF_INET6, m[17] >= 10, destination.count == 16, destination[0] == 0xfe, destination[1] & 0xc0 == 0x80 { return }
-            out.formUnion(interfaces)
+            out.append(Route(family: Int32(m[16]), destination: destination, prefixLength: m[17], interfaces: interfaces))
         }
         return out
     }

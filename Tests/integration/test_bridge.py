@@ -1016,3 +1016,45 @@ def test_a_host_without_ipv4_routes_gets_ipv6_and_nothing_set_for_ipv4(topology)
     assert FAMILY[4]["guard"] not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
     assert sh(*FORWARDING(topology, 4)).stdout.strip() == "0"
     assert not forwarding_markers(netns_cookie(host), families=(4,))
+
+
+def add_routed_link(topo, name, network):
+    """A veth `name` on the "host" (its peer stays there too) holding the first address of
+    `network`: an interface the host routes by."""
+    host = topo["host"]
+    sh("ip", "netns", "exec", host, "ip", "link", "add", "name", name, "type", "veth", "peer", "name", name + "p")
+    sh("ip", "netns", "exec", host, "ip", "addr", "add", network.replace(".0/", ".1/"), "dev", name)
+    sh("ip", "netns", "exec", host, "ip", "link", "set", name, "up")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", name + "p", "up")
+
+
+def test_kennels_forwarding_follows_an_interface_that_is_renamed(topology):
+    # The forwarding switch stays with the interface when it is renamed; so do the guard (it
+    # names the interface by index) and gc's undoing (the marker records the index).
+    host = topology["host"]
+    add_routed_link(topology, "kt-side", "198.51.100.0/24")
+    assert run_in_host(topology, "--", "true").returncode == 0
+    cat = lambda name: sh("ip", "netns", "exec", host, "cat", f"/proc/sys/net/ipv4/conf/{name}/forwarding").stdout.strip()
+    assert cat("kt-side") == "1"
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-side", "down")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-side", "name", "kt-renamed")
+    assert "iif" in sh("ip", "netns", "exec", host, "nft", "list", "table", "inet", "kennel2_fwd4_kt_side").stdout
+    r = sh("ip", "netns", "exec", host, KENNEL, "gc", "--json")
+    assert "ipv4 forwarding on kt-renamed" in json.loads(r.stdout)["removed"], r.stdout
+    assert cat("kt-renamed") == "0"
+
+
+def test_interfaces_with_one_nft_name_are_told_apart(topology):
+    # kt-ab and kt_ab share the nft-safe name kt_ab. kennel forwards by kt-ab, whose marker
+    # records its index; kt_ab forwards by the operator's own choice and stays untouched.
+    host = topology["host"]
+    add_routed_link(topology, "kt-ab", "198.51.100.0/25")
+    add_routed_link(topology, "kt_ab", "198.51.100.128/25")
+    sh("ip", "netns", "exec", host, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/kt_ab/forwarding")
+    assert run_in_host(topology, "--", "true").returncode == 0
+    cat = lambda name: sh("ip", "netns", "exec", host, "cat", f"/proc/sys/net/ipv4/conf/{name}/forwarding").stdout.strip()
+    assert cat("kt-ab") == "1" and cat("kt_ab") == "1"
+    r = sh("ip", "netns", "exec", host, KENNEL, "gc", "--json")
+    removed = json.loads(r.stdout)["removed"]
+    assert "ipv4 forwarding on kt-ab" in removed and "ipv4 forwarding on kt_ab" not in removed, removed
+    assert cat("kt-ab") == "0" and cat("kt_ab") == "1"
