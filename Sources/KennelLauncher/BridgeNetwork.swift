@@ -20,9 +20,10 @@ struct BridgeNetwork {
     private var extraTable: String?
     let hostAddress: [UInt8]
     let sandboxAddress: [UInt8]
-    /// The host forwards IPv4 only per interface (see `enableForwarding`): the host end needs
-    /// its own switch too.
-    let forwards4PerInterface: Bool
+    /// How the host forwards IPv4 for the sandbox (see `enableForwarding`): per interface, the
+    /// host end needs its own switch too; not at all (no IPv4 route leaves the host), the
+    /// sandbox gets no IPv4 default route, so its connects fail at once instead of hanging.
+    let forwarding4: Forwarding?
     /// The sandbox's IPv6 link, when the host has an IPv6 default route and a way to forward.
     let ipv6: IPv6Link?
 
@@ -108,16 +109,16 @@ struct BridgeNetwork {
         netlinkKept = true
         let extra = plan.blocked.filter { d in !BlockedDestination.defaults.contains(where: d.sameRoute) }
         return BridgeNetwork(hostName: BridgeNetwork.linkPrefix + plan.id, extraBlocks: extra, hostAddress: bytes(base + 4 * k + 1), sandboxAddress: bytes(base + 4 * k + 2),
-                             forwards4PerInterface: forwarding4 == .perInterface, ipv6: ipv6, hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
+                             forwarding4: forwarding4, ipv6: ipv6, hostNetlink: netlink, hostNetwork: hostNetwork, lock: lock)
     }
 
-    private init(hostName: String, extraBlocks: [BlockedDestination], hostAddress: [UInt8], sandboxAddress: [UInt8], forwards4PerInterface: Bool,
+    private init(hostName: String, extraBlocks: [BlockedDestination], hostAddress: [UInt8], sandboxAddress: [UInt8], forwarding4: Forwarding?,
                  ipv6: IPv6Link?, hostNetlink: Rtnetlink, hostNetwork: Int32, lock: Int32) {
         self.hostName = hostName
         self.extraBlocks = extraBlocks
         self.hostAddress = hostAddress
         self.sandboxAddress = sandboxAddress
-        self.forwards4PerInterface = forwards4PerInterface
+        self.forwarding4 = forwarding4
         self.ipv6 = ipv6
         self.hostNetlink = hostNetlink
         self.hostNetwork = hostNetwork
@@ -133,6 +134,7 @@ struct BridgeNetwork {
         defer { inside.close() }
         let hostNetwork = self.hostNetwork, hostName = self.hostName
         let hostAddress = self.hostAddress, sandboxAddress = self.sandboxAddress, ipv6 = self.ipv6
+        let routes4 = forwarding4 != nil
         try step("create veth", hostName) { () throws(Errno) in
             try inside.createVethPair(name: "eth0", peerName: hostName, peerNamespace: hostNetwork,
                                       sharedAddress: BridgeNetwork.hardwareAddress(hostAddress: hostAddress))
@@ -153,7 +155,7 @@ struct BridgeNetwork {
                 try inside.addAddress(ipv6.sandboxAddress, prefixLength: 126, interface: index)
             }
             try inside.setUp(interface: index, linkLocalIPv6: false)
-            try inside.addDefaultRoute(gateway: hostAddress, interface: index)
+            if routes4 { try inside.addDefaultRoute(gateway: hostAddress, interface: index) }
             if let ipv6 { try inside.addDefaultRoute(gateway: ipv6.hostAddress, interface: index) }
         }
     }
@@ -163,7 +165,7 @@ struct BridgeNetwork {
     /// starts: forwarding on the host end for each family the host forwards per interface,
     /// and the sandbox's own blocks dropped on the host side of its veth as well.
     mutating func finishHostSide() throws(LaunchError) {
-        for (family, perInterface) in [(ForwardingFamily.ipv4, forwards4PerInterface), (.ipv6, ipv6?.perInterface == true)] where perInterface {
+        for (family, perInterface) in [(ForwardingFamily.ipv4, forwarding4 == .perInterface), (.ipv6, ipv6?.perInterface == true)] where perInterface {
             let path = family.switchPath(hostName)
             try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") }
         }

@@ -56,8 +56,8 @@ extension BridgeNetwork {
         }
     }
 
-    /// What the host's main routing table says for `--net bridge`, from one dump of both
-    /// families' routes: which interfaces to forward by, and whether the host routes IPv6.
+    /// What the host's routing tables say for `--net bridge`, from one dump of both families'
+    /// routes: which interfaces to forward by, and whether the host routes IPv6.
     struct HostRoutes {
         let routes: [Rtnetlink.Route]
         /// The names of the interfaces the routes leave by, looked up once.

@@ -43,7 +43,7 @@ public struct Rtnetlink {
         try request(type: 24 /* RTM_NEWROUTE */, flags: Rtnetlink.create, payload: payload)
     }
 
-    /// A unicast route of the main table: its family (AF_INET, AF_INET6), destination and the
+    /// A unicast route of a routing table other than `local`: its family (AF_INET, AF_INET6), destination and the
     /// interfaces it leaves by (each next hop of a multipath route).
     public struct Route: Equatable {
         public let family: Int32
@@ -58,8 +58,9 @@ public struct Rtnetlink {
         }
     }
 
-    /// The unicast routes of the main table, IPv4 and IPv6, from one RTM_GETROUTE dump
-    /// (AF_UNSPEC: every family's table in one request).
+    /// The unicast routes of every routing table but `local` (the host's own addresses), IPv4
+    /// and IPv6, from one RTM_GETROUTE dump (AF_UNSPEC: every family in one request; a dump
+    /// covers all tables). Policy routing's tables (a VPN's, say) count like the main one.
     public mutating func unicastRoutes() throws(Errno) -> [Route] {
         var out: [Route] = []
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags.
@@ -86,7 +87,7 @@ public struct Rtnetlink {
                 default: break
                 }
             }
-            guard table == 254 /* RT_TABLE_MAIN */ else { return }
+            guard table != 255 /* RT_TABLE_LOCAL */ else { return }
             out.append(Route(family: Int32(m[16]), destination: destination, prefixLength: m[17], interfaces: interfaces))
         }
         return out

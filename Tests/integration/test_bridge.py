@@ -971,27 +971,38 @@ def test_the_host_answers_no_transit_as_a_router_would(topology, tmp_path, v):
         p.wait(timeout=20)
 
 
-def add_second_uplink(topo):
+def add_second_uplink(topo, table="main"):
     """A second link between the "host" and the cloud (198.51.100.1/30 <-> .2, 2001:db8:2::1/64
     <-> ::2) by which the host routes the 'internet' servers, its default routes staying on
-    kt-up: replies to the sandboxes' traffic arrive on kt-up2."""
+    kt-up: replies to the sandboxes' traffic arrive on kt-up2. With a `table` other than main,
+    every route by kt-up2 is in that table of policy routing (as a VPN's are), with rules
+    sending traffic to the link's network and the servers there."""
     host, cloud = topo["host"], topo["cloud"]
+    policy = table != "main"
     sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-up2", "type", "veth", "peer", "name", "kt-down2", "netns", cloud)
     for ns, dev, a4, a6 in ((host, "kt-up2", "198.51.100.1/30", "2001:db8:2::1/64"), (cloud, "kt-down2", "198.51.100.2/30", "2001:db8:2::2/64")):
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", a4, "dev", dev)
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", a6, "dev", dev, "nodad")
+        extra = ["noprefixroute"] if policy and ns == host else []
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", a4, "dev", dev, *extra)
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", a6, "dev", dev, "nodad", *extra)
         sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
-    sh("ip", "netns", "exec", host, "ip", "route", "add", "203.0.113.10/32", "via", "198.51.100.2")
-    sh("ip", "netns", "exec", host, "ip", "-6", "route", "add", "2001:db8:ff::10/128", "via", "2001:db8:2::2")
+    for v, net, server, gateway in (("-4", "198.51.100.0/30", "203.0.113.10/32", "198.51.100.2"),
+                                    ("-6", "2001:db8:2::/64", "2001:db8:ff::10/128", "2001:db8:2::2")):
+        if policy:
+            sh("ip", "netns", "exec", host, "ip", v, "route", "add", net, "dev", "kt-up2", "table", table)
+            for to in (net, server):
+                sh("ip", "netns", "exec", host, "ip", v, "rule", "add", "to", to, "lookup", table)
+        sh("ip", "netns", "exec", host, "ip", v, "route", "add", server, "via", gateway, "dev", "kt-up2", "table", table)
     resolve_neighbour(host, "2001:db8:2::2")
 
 
+@pytest.mark.parametrize("table", ["main", "100"])
 @both_families
-def test_replies_arriving_on_another_routed_interface_are_forwarded_too(topology, v):
-    # The host routes the 'internet' server by a second link, not by its default route's:
-    # replies arrive there, so kennel forwards on every interface the host routes by (each
-    # behind a guard of its own), not only the default route's.
-    add_second_uplink(topology)
+def test_replies_arriving_on_another_routed_interface_are_forwarded_too(topology, v, table):
+    # The host routes the 'internet' server by a second link, not by its default route's (in
+    # its main table, or in a table of policy routing, as VPNs do): replies arrive there, so
+    # kennel forwards on every interface the host routes by (each behind a guard of its own),
+    # not only the default route's.
+    add_second_uplink(topology, table)
     r = run_in_host(topology, "--", PYTHON, "-c",
                     f"import urllib.request; print(urllib.request.urlopen('{FAMILY[v]['url']}2', timeout=5).read().decode())")
     assert r.returncode == 0 and r.stdout.strip() == FAMILY[v]["body"], r.stdout + r.stderr
@@ -1006,7 +1017,8 @@ def test_replies_arriving_on_another_routed_interface_are_forwarded_too(topology
 @needs_ipv6
 def test_a_host_without_ipv4_routes_gets_ipv6_and_nothing_set_for_ipv4(topology):
     # An IPv6-only host: no IPv4 route leaves it, so there is no interface to forward IPv4 by;
-    # the launch goes on, with IPv6 egress, and nothing is switched on for IPv4.
+    # the launch goes on, with IPv6 egress, and nothing is switched on for IPv4. The sandbox
+    # gets no IPv4 default route: an IPv4 connect fails at once instead of hanging.
     host = topology["host"]
     sh("ip", "netns", "exec", host, "ip", "route", "del", "default")
     sh("ip", "netns", "exec", host, "ip", "addr", "del", "192.0.2.1/24", "dev", "kt-up")
@@ -1016,6 +1028,7 @@ def test_a_host_without_ipv4_routes_gets_ipv6_and_nothing_set_for_ipv4(topology)
     assert FAMILY[4]["guard"] not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
     assert sh(*FORWARDING(topology, 4)).stdout.strip() == "0"
     assert not forwarding_markers(netns_cookie(host), families=(4,))
+    assert probe_in_host(topology, "connect", "203.0.113.10:80") == {"203.0.113.10:80": 101}  # ENETUNREACH
 
 
 def add_routed_link(topo, name, network):
