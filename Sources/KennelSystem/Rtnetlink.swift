@@ -60,19 +60,22 @@ public struct Rtnetlink {
 
     /// The unicast routes of every routing table but `local` (the host's own addresses), IPv4
     /// and IPv6, from one RTM_GETROUTE dump (AF_UNSPEC: every family in one request; a dump
-    /// covers all tables). Policy routing's tables (a VPN's, say) count like the main one.
+    /// covers all tables). Policy routing's tables (a VPN's, say) count like the main one. A
+    /// route through a nexthop object names no interface itself where the kernel is told not to
+    /// repeat the nexthop's (`nexthop_compat_mode` 0): one RTM_GETNEXTHOP dump resolves those.
     public mutating func unicastRoutes() throws(Errno) -> [Route] {
-        var out: [Route] = []
+        var out: [Route] = [], unresolved: [(route: Int, nexthop: UInt32)] = []
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags.
         try request(type: 26 /* RTM_GETROUTE */, flags: Rtnetlink.dump, payload: [UInt8](repeating: 0, count: 12)) { reply in
             let m = Array(reply)
             // struct rtmsg follows the 16-byte header; its attributes start at 28.
             guard m.count >= 28, m[16] == UInt8(AF_INET) || m[16] == UInt8(AF_INET6), m[23] == 1 /* RTN_UNICAST */ else { return }
-            var table = UInt32(m[20]), destination: [UInt8] = [], interfaces: [Int32] = []
+            var table = UInt32(m[20]), destination: [UInt8] = [], interfaces: [Int32] = [], nexthop: UInt32?
             Rtnetlink.forEachAttribute(m, from: 28) { type, value in
                 let v = Array(value)
                 switch type {
                 case 1 /* RTA_DST */: destination = v
+                case 30 /* RTA_NH_ID */ where v.count >= 4: nexthop = Rtnetlink.u32(v, 0)
                 case 4 /* RTA_OIF */ where v.count >= 4: interfaces.append(Int32(bitPattern: Rtnetlink.u32(v, 0)))
                 case 15 /* RTA_TABLE */ where v.count >= 4: table = Rtnetlink.u32(v, 0)
                 case 9 /* RTA_MULTIPATH */:
@@ -88,9 +91,43 @@ public struct Rtnetlink {
                 }
             }
             guard table != 255 /* RT_TABLE_LOCAL */ else { return }
+            if let nexthop, interfaces.isEmpty { unresolved.append((out.count, nexthop)) }
             out.append(Route(family: Int32(m[16]), destination: destination, prefixLength: m[17], interfaces: interfaces))
         }
+        if unresolved.isEmpty { return out }
+        let nexthops = try nexthopInterfaces()
+        for (i, id) in unresolved {
+            let r = out[i]
+            out[i] = Route(family: r.family, destination: r.destination, prefixLength: r.prefixLength, interfaces: nexthops[id] ?? [])
+        }
         return out
+    }
+
+    /// The interfaces of every nexthop object, by id (a group's: its members'), from one
+    /// RTM_GETNEXTHOP dump.
+    mutating func nexthopInterfaces() throws(Errno) -> [UInt32: [Int32]] {
+        var direct: [UInt32: [Int32]] = [:], groups: [UInt32: [UInt32]] = [:]
+        // struct nhmsg: family (AF_UNSPEC: all), scope, protocol, reserved; u32 flags.
+        try request(type: 106 /* RTM_GETNEXTHOP */, flags: Rtnetlink.dump, payload: [UInt8](repeating: 0, count: 8)) { reply in
+            let m = Array(reply)
+            var id: UInt32?, oif: Int32?, members: [UInt32] = []
+            // struct nhmsg follows the 16-byte header; its attributes start at 24.
+            Rtnetlink.forEachAttribute(m, from: 24) { type, value in
+                let v = Array(value)
+                switch type {
+                case 1 /* NHA_ID */ where v.count >= 4: id = Rtnetlink.u32(v, 0)
+                case 5 /* NHA_OIF */ where v.count >= 4: oif = Int32(bitPattern: Rtnetlink.u32(v, 0))
+                case 2 /* NHA_GROUP: struct nexthop_grp { u32 id; u8 weight, weight_high; u16 reserved } */:
+                    members = stride(from: 0, to: v.count - 7, by: 8).map { Rtnetlink.u32(v, $0) }
+                default: break
+                }
+            }
+            guard let id else { return }
+            if let oif { direct[id] = [oif] }
+            if !members.isEmpty { groups[id] = members }
+        }
+        for (id, members) in groups { direct[id] = members.flatMap { direct[$0] ?? [] } }
+        return direct
     }
 
     // MARK: links

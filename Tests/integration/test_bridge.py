@@ -976,15 +976,30 @@ def add_second_uplink(topo, table="main"):
     <-> ::2) by which the host routes the 'internet' servers, its default routes staying on
     kt-up: replies to the sandboxes' traffic arrive on kt-up2. With a `table` other than main,
     every route by kt-up2 is in that table of policy routing (as a VPN's are), with rules
-    sending traffic to the link's network and the servers there."""
+    sending traffic to the link's network and the servers there. With "nexthop", the routes by
+    kt-up2 go through nexthop objects (a group for the IPv4 server) and the kernel is told not
+    to repeat their interfaces in the routes (nexthop_compat_mode 0), as routing daemons do."""
     host, cloud = topo["host"], topo["cloud"]
-    policy = table != "main"
+    policy = table not in ("main", "nexthop")
     sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-up2", "type", "veth", "peer", "name", "kt-down2", "netns", cloud)
     for ns, dev, a4, a6 in ((host, "kt-up2", "198.51.100.1/30", "2001:db8:2::1/64"), (cloud, "kt-down2", "198.51.100.2/30", "2001:db8:2::2/64")):
-        extra = ["noprefixroute"] if policy and ns == host else []
+        extra = ["noprefixroute"] if table != "main" and ns == host else []
         sh("ip", "netns", "exec", ns, "ip", "addr", "add", a4, "dev", dev, *extra)
         sh("ip", "netns", "exec", ns, "ip", "addr", "add", a6, "dev", dev, "nodad", *extra)
         sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+    if table == "nexthop":
+        sh("ip", "netns", "exec", host, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/nexthop_compat_mode")
+        for v, base, net, server, gateway in (("-4", 10, "198.51.100.0/30", "203.0.113.10/32", "198.51.100.2"),
+                                              ("-6", 20, "2001:db8:2::/64", "2001:db8:ff::10/128", "2001:db8:2::2")):
+            ns = ["ip", "netns", "exec", host, "ip", v]
+            sh(*ns, "nexthop", "add", "id", str(base + 1), "dev", "kt-up2")
+            sh(*ns, "route", "add", net, "nhid", str(base + 1))
+            sh(*ns, "nexthop", "add", "id", str(base + 2), "via", gateway, "dev", "kt-up2", "onlink")
+            if v == "-4":
+                sh(*ns[:-1], "nexthop", "add", "id", str(base + 3), "group", str(base + 2))
+            sh(*ns, "route", "add", server, "nhid", str(base + (3 if v == "-4" else 2)))
+        resolve_neighbour(host, "2001:db8:2::2")
+        return
     for v, net, server, gateway in (("-4", "198.51.100.0/30", "203.0.113.10/32", "198.51.100.2"),
                                     ("-6", "2001:db8:2::/64", "2001:db8:ff::10/128", "2001:db8:2::2")):
         if policy:
@@ -995,7 +1010,7 @@ def add_second_uplink(topo, table="main"):
     resolve_neighbour(host, "2001:db8:2::2")
 
 
-@pytest.mark.parametrize("table", ["main", "100"])
+@pytest.mark.parametrize("table", ["main", "100", "nexthop"])
 @both_families
 def test_replies_arriving_on_another_routed_interface_are_forwarded_too(topology, v, table):
     # The host routes the 'internet' server by a second link, not by its default route's (in
