@@ -123,7 +123,7 @@ extension BridgeNetwork {
         var removed: [String] = []
         if yieldToGlobalForwarding(family, removed: &removed) { return .global }
         let markers = family.markerPrefix()
-        var forwarding: Forwarding?
+        var forwarding: Forwarding?, switchedOn = false
         for interface in interfaces {
             let path = family.switchPath(interface)
             let index = Int32(bitPattern: if_nametoindex(interface))
@@ -145,7 +145,18 @@ extension BridgeNetwork {
                     try FD.writeAll(fd, "\(index)\n")
                 }
             }
-            if !on { try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") } }
+            if !on {
+                try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") }
+                switchedOn = true
+            }
+        }
+        // An interface's switch was off: the first launch here, or the host's global switch went
+        // on and off again since (which sets every interface's switch, the running sandboxes'
+        // host ends too). Those host ends get theirs back, or their sandboxes stay cut off.
+        if switchedOn {
+            for end in hostInterfaces(prefix: linkPrefix) where (try? FD.readFile(family.switchPath(end))) == Array("0\n".utf8) {
+                try? FD.writeFile(family.switchPath(end), "1")
+            }
         }
         return forwarding
     }

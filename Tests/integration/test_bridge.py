@@ -1086,3 +1086,23 @@ def test_interfaces_with_one_nft_name_are_told_apart(topology):
     removed = json.loads(r.stdout)["removed"]
     assert "ipv4 forwarding on kt-ab" in removed and "ipv4 forwarding on kt_ab" not in removed, removed
     assert cat("kt-ab") == "0" and cat("kt_ab") == "1"
+
+
+def test_running_sandboxes_forward_again_after_global_forwarding_went_on_and_off(topology, tmp_path):
+    # ip_forward = 1 and back to 0 sets every interface's switch, the uplink's and the running
+    # sandboxes' host ends' too, to 0. The next launch turns the uplink's back on, and with it
+    # the host ends of the sandboxes that were cut off.
+    host = topology["host"]
+    p, st = start_bridged(topology, tmp_path / "s.json", "sleep", "60")
+    try:
+        net = f"--net=/proc/{st['initHostPid']}/ns/net"
+        assert connect_from(net, "203.0.113.10:80") == {"203.0.113.10:80": 0}
+        sh("ip", "netns", "exec", host, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward; echo 0 > /proc/sys/net/ipv4/ip_forward")
+        end = f"/proc/sys/net/ipv4/conf/{st['bridge']['hostInterface']}/forwarding"
+        assert sh("ip", "netns", "exec", host, "cat", end).stdout.strip() == "0"
+        assert run_in_host(topology, "--", "true").returncode == 0
+        assert sh("ip", "netns", "exec", host, "cat", end).stdout.strip() == "1"
+        assert connect_from(net, "203.0.113.10:80") == {"203.0.113.10:80": 0}
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
