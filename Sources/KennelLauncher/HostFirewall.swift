@@ -133,13 +133,17 @@ extension BridgeNetwork {
         // off when no sandbox is left, or the guard put back while sandboxes run.
         let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
         for family in ForwardingFamily.both where !yieldToGlobalForwarding(family, removed: &removed) {
-            for uplink in markedUplinks(family) where !guards.contains(family.guardPrefix + uplink) {
+            for uplink in markedUplinks(family) {
+                guard let interface = markedInterface(family, uplinkNamed: uplink) else {
+                    dropMarker(family, uplinkNamed: uplink, removed: &removed)  // its interface is gone
+                    continue
+                }
+                let table = family.guardPrefix + uplink
+                guard !guards.contains(table) else { continue }
                 if links.isEmpty {
                     _ = switchOffForwarding(family, uplinkNamed: uplink, removed: &removed)
-                } else {
-                    if let interface = markedInterface(family, uplinkNamed: uplink) {
-                        if (try? ensureUplinkGuard(interface, family, tables: guards)) != nil { restored.append("table inet \(family.guardPrefix + uplink)") }
-                    }
+                } else if (try? ensureUplinkGuard(interface, family, table: table, tables: guards)) != nil {
+                    restored.append("table inet \(table)")
                 }
             }
         }

@@ -49,10 +49,13 @@ extension BridgeNetwork {
         /// Marker files: kennel set the switch on that uplink of that network namespace
         /// (`/run/kennel/fwd4-c4096-eth0`, the number being the namespace's cookie: its inode
         /// number could come back for a later namespace, whose operator's own setting the marker
-        /// would then claim).
+        /// would then claim). Kernels before 5.14 have no cookies: there the inode number
+        /// (`fwd4-i4026531840-eth0`) keeps namespaces apart at least while they live.
         func markerPrefix() -> String {
-            let cookie = (try? NetworkNamespace.cookie()) ?? 0
-            return Launch.stateDirectory + "/fwd\(digit)-c\(cookie)-"
+            if let cookie = try? NetworkNamespace.cookie() { return Launch.stateDirectory + "/fwd\(digit)-c\(cookie)-" }
+            var st = stat()
+            let inode = stat("/proc/self/ns/net", &st) == 0 ? UInt64(st.st_ino) : 0
+            return Launch.stateDirectory + "/fwd\(digit)-i\(inode)-"
         }
     }
 
@@ -74,7 +77,7 @@ extension BridgeNetwork {
         /// host's unicast routes leave by (a reply comes back the way its request left), other
         /// than loopback and the sandboxes' own host ends. IPv6 routes into link-local space
         /// (fe80::/64 is on every interface with IPv6) do not count.
-        func interfaces(_ family: ForwardingFamily) -> [String] {
+        func interfaces(_ family: ForwardingFamily) -> [(name: String, index: Int32)] {
             let af = family.family == .ipv4 ? AF_INET : AF_INET6
             var indexes = Set<Int32>()
             for r in routes where r.family == af {
@@ -82,7 +85,8 @@ extension BridgeNetwork {
                    r.destination[1] & 0xc0 == 0x80 { continue }
                 indexes.formUnion(r.interfaces)
             }
-            return indexes.sorted().compactMap { names[$0] }.filter { $0 != "lo" && !$0.hasPrefix(linkPrefix) && isPlainName($0) }
+            return indexes.sorted().compactMap { i in names[i].map { (name: $0, index: i) } }
+                .filter { $0.name != "lo" && !$0.name.hasPrefix(linkPrefix) && isPlainName($0.name) }
         }
 
         /// Interface names kennel writes into nft rules as they are: letters, digits and `_.-@:+`
@@ -119,31 +123,49 @@ extension BridgeNetwork {
     /// globally, kennel's guards and markers go (a guard would cut that forwarding). Returns nil
     /// when there is nothing to forward by, or for IPv6 on kernels before 6.17 (no
     /// `force_forwarding`). `tables`: the inet tables that exist. Runs under the allocation lock.
-    static func enableForwarding(_ family: ForwardingFamily, interfaces: [String], tables: Set<String>) throws(LaunchError) -> Forwarding? {
+    static func enableForwarding(_ family: ForwardingFamily, interfaces: [(name: String, index: Int32)],
+                                 tables: Set<String>) throws(LaunchError) -> Forwarding? {
         var removed: [String] = []
         if yieldToGlobalForwarding(family, removed: &removed) { return .global }
-        let markers = family.markerPrefix()
+        let prefix = family.markerPrefix()
+        // kennel's markers by the interface they record: a renamed interface keeps its marker
+        // and guard, named after what it was called when kennel marked it.
+        var marked: [Int32: String] = [:], tables = tables
+        for name in markedUplinks(family) {
+            guard let index = markedInterfaceIndex(family, uplinkNamed: name) else {
+                // Its interface is gone (a VPN reconnected, a NIC replugged): the marker and
+                // the guard, which names the dead interface, go; a new one is claimed afresh.
+                dropMarker(family, uplinkNamed: name, removed: &removed)
+                tables.remove(family.guardPrefix + name)
+                continue
+            }
+            marked[index] = name
+        }
         var forwarding: Forwarding?, switchedOn = false
-        for interface in interfaces {
+        for (interface, index) in interfaces {
             let path = family.switchPath(interface)
-            let index = Int32(bitPattern: if_nametoindex(interface))
-            guard index > 0, access(path, F_OK) == 0 else { continue }
+            guard access(path, F_OK) == 0 else { continue }
             forwarding = .perInterface
-            let marker = markers + nftName(interface)
-            let recorded = markedIndex(marker)
-            // A marker of another interface under the same nft-safe name (a-b and a_b, or a
-            // renamed interface's): this one is left alone, neither claimed nor guarded.
-            if let recorded, recorded != 0, recorded != index { continue }
-            let ours = recorded != nil
             let on = (try? FD.readFile(path)) == Array("1\n".utf8)
-            if on && !ours { continue }  // the operator's own setting
-            try ensureUplinkGuard(interface, family, tables: tables)
-            if !ours {
+            let name: String
+            if let ours = marked[index] {
+                name = ours
+            } else {
+                if on { continue }  // the operator's own setting
+                // Marked under its nft-safe name, unless another interface's marker has that
+                // name (a-b and a_b): then this one is left alone, neither claimed nor guarded.
+                name = nftName(interface)
+                if marked.values.contains(name) { continue }
+            }
+            try ensureUplinkGuard(interface, family, table: family.guardPrefix + name, tables: tables)
+            if marked[index] == nil {
+                let marker = prefix + name
                 try step("create", marker) { () throws(Errno) in
                     let fd = try FD.open(marker, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
                     defer { FD.close(fd) }
                     try FD.writeAll(fd, "\(index)\n")
                 }
+                marked[index] = name
             }
             if !on {
                 try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") }
@@ -161,28 +183,29 @@ extension BridgeNetwork {
         return forwarding
     }
 
-    /// The guard table for `uplink` (an interface the host routes by) and `family` unless it
+    /// The guard `table` for `uplink` (an interface the host routes by) and `family` unless it
     /// is among `tables`. It names the interface by `iif`, which nft resolves to its index: the
     /// guard follows the interface if it is renamed (its forwarding switch does too). Transit
-    /// arriving there is
-    /// dropped at prerouting (before the kernel could route it, or answer it as a router: ICMP
-    /// errors, redirects) and again at forward, unless it is bound for a sandbox's host end.
+    /// arriving there is dropped at prerouting (before the kernel could route it, or answer it
+    /// as a router: ICMP errors, redirects) and again at forward, unless it is bound for a
+    /// sandbox's host end or leaves by the interface it came in by: frames a bridge passes
+    /// between its ports (which `br_netfilter` shows to these hooks as the bridge's own) and
+    /// traffic between neighbours on one link, who reach each other without the host anyway.
     /// Replies to the sandboxes' masqueraded traffic have their sandbox address back by then
     /// (NAT runs earlier in prerouting). Everything addressed to the host itself (local,
     /// broadcast) or multicast (neighbour discovery, router advertisements) passes.
-    static func ensureUplinkGuard(_ uplink: String, _ family: ForwardingFamily, tables: Set<String>) throws(LaunchError) {
-        let table = family.guardPrefix + nftName(uplink)
+    static func ensureUplinkGuard(_ uplink: String, _ family: ForwardingFamily, table: String, tables: Set<String>) throws(LaunchError) {
         if tables.contains(table) { return }
         let kn = linkPrefix + "*", proto = family.nfproto
         try runNft("""
         table inet \(table) {
           chain prerouting {
             type filter hook prerouting priority filter; policy accept;
-            iif "\(uplink)" meta nfproto \(proto) fib daddr type != { \(family.localTypes) } fib daddr oifname != "\(kn)" drop
+            iif "\(uplink)" meta nfproto \(proto) fib daddr type != { \(family.localTypes) } fib daddr oifname != "\(kn)" fib daddr oif != "\(uplink)" drop
           }
           chain forward {
             type filter hook forward priority filter; policy accept;
-            iif "\(uplink)" oifname != "\(kn)" meta nfproto \(proto) drop
+            iif "\(uplink)" oif != "\(uplink)" oifname != "\(kn)" meta nfproto \(proto) drop
           }
         }
 
@@ -215,12 +238,24 @@ extension BridgeNetwork {
         return Int32(String(decoding: bytes.filter { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)) ?? 0
     }
 
-    /// The interface a marker is about, by the index it records (whatever the interface is
-    /// called now), or by name for a marker of an older kennel. Nil if it is gone.
-    static func markedInterface(_ family: ForwardingFamily, uplinkNamed uplink: String) -> String? {
+    /// The index of the interface a marker is about (the one it records, whatever the
+    /// interface is called now; by name for a marker of an older kennel). Nil if it is gone.
+    static func markedInterfaceIndex(_ family: ForwardingFamily, uplinkNamed uplink: String) -> Int32? {
         guard let index = markedIndex(family.markerPrefix() + uplink) else { return nil }
-        if index != 0 { return Rtnetlink.interfaceName(index) }
-        return hostInterfaces(prefix: "").first { nftName($0) == uplink }
+        if index != 0 { return Rtnetlink.interfaceName(index) == nil ? nil : index }
+        return hostInterfaces(prefix: "").first { nftName($0) == uplink }.map { Int32(bitPattern: if_nametoindex($0)) }
+    }
+
+    /// The name of the interface a marker is about, or nil if it is gone.
+    static func markedInterface(_ family: ForwardingFamily, uplinkNamed uplink: String) -> String? {
+        markedInterfaceIndex(family, uplinkNamed: uplink).flatMap { Rtnetlink.interfaceName($0) }
+    }
+
+    /// A marker whose interface is gone goes, with its guard: nothing forwards there any more.
+    static func dropMarker(_ family: ForwardingFamily, uplinkNamed uplink: String, removed: inout [String]) {
+        unlink(family.markerPrefix() + uplink)
+        let table = family.guardPrefix + uplink
+        if (try? runNft("delete table inet \(table)\n")) != nil { removed.append("table inet \(table)") }
     }
 
     /// Switches off the per-interface forwarding kennel set on the interface a marker (named

@@ -21,9 +21,16 @@ final class HostRoutesTests: XCTestCase {
             route(AF_INET, [127, 0, 0, 0], 8, [1]),
             route(AF_INET, [203, 0, 113, 0], 24, [5, 6]),  // multipath
         ], name: { self.names[$0] })
-        XCTAssertEqual(routes.interfaces(.ipv4), ["eth0", "eth1", "wg0", "eth2"])
-        XCTAssertEqual(routes.interfaces(.ipv6), [])
+        XCTAssertEqual(routes.interfaces(.ipv4).map(\.name), ["eth0", "eth1", "wg0", "eth2"])
+        XCTAssertEqual(routes.interfaces(.ipv4).map(\.index), [2, 3, 5, 6])
+        XCTAssertEqual(routes.interfaces(.ipv6).map(\.name), [])
         XCTAssertFalse(routes.routesIPv6)
+    }
+
+    func testNamesNftWouldMisreadAreLeftOut() {
+        let routes = BridgeNetwork.HostRoutes(routes: [route(AF_INET, [], 0, [2, 3, 4])],
+                                              name: { [2: "eth0", 3: "we\"ird", 4: "wild*"][$0] })
+        XCTAssertEqual(routes.interfaces(.ipv4).map(\.name), ["eth0"])
     }
 
     func testIPv6LinkLocalRoutesDoNotCountAndADefaultRouteMeansIPv6() {
@@ -32,12 +39,12 @@ final class HostRoutesTests: XCTestCase {
         var routes = BridgeNetwork.HostRoutes(routes: [
             route(AF_INET6, fe80, 64, [2]), route(AF_INET6, fe80, 64, [3]), route(AF_INET6, global, 64, [3]),
         ], name: { self.names[$0] })
-        XCTAssertEqual(routes.interfaces(.ipv6), ["eth1"])
+        XCTAssertEqual(routes.interfaces(.ipv6).map(\.name), ["eth1"])
         XCTAssertFalse(routes.routesIPv6)
         routes = BridgeNetwork.HostRoutes(routes: [route(AF_INET6, [UInt8](repeating: 0, count: 16), 0, [1])], name: { self.names[$0] })
         XCTAssertFalse(routes.routesIPv6, "a default route by loopback routes nothing")
         routes = BridgeNetwork.HostRoutes(routes: [route(AF_INET6, [], 0, [2])], name: { self.names[$0] })
         XCTAssertTrue(routes.routesIPv6)
-        XCTAssertEqual(routes.interfaces(.ipv6), ["eth0"])
+        XCTAssertEqual(routes.interfaces(.ipv6).map(\.name), ["eth0"])
     }
 }

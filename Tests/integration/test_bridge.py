@@ -1066,7 +1066,13 @@ def test_kennels_forwarding_follows_an_interface_that_is_renamed(topology):
     assert cat("kt-side") == "1"
     sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-side", "down")
     sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-side", "name", "kt-renamed")
-    assert "iif" in sh("ip", "netns", "exec", host, "nft", "list", "table", "inet", "kennel2_fwd4_kt_side").stdout
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-renamed", "up")
+    guard = ["ip", "netns", "exec", host, "nft", "list", "table", "inet", "kennel2_fwd4_kt_side"]
+    assert 'iif "kt-renamed"' in sh(*guard).stdout
+    # Flushed, the guard comes back with the next launch: the marker is found by the index.
+    sh("ip", "netns", "exec", host, "nft", "flush", "ruleset")
+    assert run_in_host(topology, "--", "true").returncode == 0
+    assert 'iif "kt-renamed"' in sh(*guard).stdout
     r = sh("ip", "netns", "exec", host, KENNEL, "gc", "--json")
     assert "ipv4 forwarding on kt-renamed" in json.loads(r.stdout)["removed"], r.stdout
     assert cat("kt-renamed") == "0"
@@ -1106,3 +1112,56 @@ def test_running_sandboxes_forward_again_after_global_forwarding_went_on_and_off
     finally:
         p.terminate()
         p.wait(timeout=20)
+
+
+def test_a_recreated_interface_is_claimed_afresh(topology):
+    # A VPN reconnecting, a NIC replugged: the interface comes back under its name with a new
+    # index. The old marker and guard (which name the dead index) go, the new one is guarded.
+    host = topology["host"]
+    add_routed_link(topology, "kt-side", "198.51.100.0/24")
+    assert run_in_host(topology, "--", "true").returncode == 0
+    sh("ip", "netns", "exec", host, "ip", "link", "del", "kt-side")
+    add_routed_link(topology, "kt-side", "198.51.100.0/24")
+    assert run_in_host(topology, "--", "true").returncode == 0
+    assert sh("ip", "netns", "exec", host, "cat", "/proc/sys/net/ipv4/conf/kt-side/forwarding").stdout.strip() == "1"
+    assert 'iif "kt-side"' in sh("ip", "netns", "exec", host, "nft", "list", "table", "inet", "kennel2_fwd4_kt_side").stdout
+    index = sh("ip", "netns", "exec", host, "cat", "/sys/class/net/kt-side/ifindex").stdout.strip()
+    marker = [f for f in forwarding_markers(netns_cookie(host), families=(4,)) if f.endswith("-kt_side")]
+    assert [open(os.path.join("/run/kennel", f)).read().strip() for f in marker] == [index]
+
+
+def test_a_bridge_uplink_still_bridges_between_its_ports(topology):
+    # The host routes by a bridge (kt-br, two ports leading to namespaces of their own). With
+    # br_netfilter on, frames the bridge passes between its ports reach the inet hooks as
+    # kt-br's own: the guard must not take them for transit.
+    host = topology["host"]
+    call = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+    if sh("ip", "netns", "exec", host, "test", "-e", call, check=False).returncode != 0:
+        pytest.skip("no br_netfilter in this kernel")
+    ends = [f"{host}-p{i}" for i in (1, 2)]
+    server = None
+    try:
+        sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-br", "type", "bridge")
+        sh("ip", "netns", "exec", host, "ip", "addr", "add", "198.51.100.1/24", "dev", "kt-br")
+        sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-br", "up")
+        for i, ns in enumerate(ends, 1):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "netns", "exec", host, "ip", "link", "add", f"kt-port{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+            sh("ip", "netns", "exec", host, "ip", "link", "set", f"kt-port{i}", "master", "kt-br", "up")
+            sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"198.51.100.1{i}/24", "dev", "eth0")
+            sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
+        sh("ip", "netns", "exec", host, "sh", "-c", f"echo 1 > {call}")
+        assert run_in_host(topology, "--", "true").returncode == 0
+        assert "kennel2_fwd4_kt_br" in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
+        server = subprocess.Popen(["ip", "netns", "exec", ends[1], "python3", "-c",
+                                   "import socket; s = socket.create_server(('198.51.100.12', 80)); print('ready', flush=True)\n"
+                                   "while True: s.accept()[0].close()"], stdout=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == "ready"
+        r = sh("nsenter", f"--net=/run/netns/{ends[0]}", "python3", str(PROBE_DIR / "probe.py"), "connect", "198.51.100.12:80")
+        assert json.loads(r.stdout.strip().splitlines()[-1]) == {"198.51.100.12:80": 0}, r.stdout
+    finally:
+        if server:
+            server.kill()
+            server.wait()
+        for ns in ends:
+            sh("ip", "netns", "del", ns, check=False)
