@@ -95,6 +95,8 @@ struct BridgeNetwork {
         guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
             throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
         }
+        try refuseFilteredBridgeUplink(.ipv4, routes)
+        if routesIPv6 { try refuseFilteredBridgeUplink(.ipv6, routes) }
         // The pools' table first: forwarding is switched on only once its drops are in place.
         let tables = try nftTables()
         try ensurePoolTable(pool: pool, pool6: plan.subnet6, tables: tables)

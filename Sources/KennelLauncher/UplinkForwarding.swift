@@ -43,6 +43,13 @@ extension BridgeNetwork {
         var guardPrefix: String { tablePrefix + "fwd\(digit)_" }
         /// What `kennel gc` reports when it switches the uplink's forwarding off.
         func report(_ interface: String) -> String { "\(family.rawValue) \(interfaceSwitch) on \(interface)" }
+        /// True if `interface` is a Linux bridge whose frames br_netfilter passes through this
+        /// family's IP hooks (`bridge-nf-call-iptables`, per network namespace).
+        func isFilteredBridge(_ interface: String) -> Bool {
+            let call = "/proc/sys/net/bridge/bridge-nf-call-" + (family == .ipv4 ? "iptables" : "ip6tables")
+            return access("/sys/class/net/\(interface)/bridge", F_OK) == 0 && (try? FD.readFile(call)) == Array("1\n".utf8)
+        }
+
         /// True if the host forwards this family on every interface.
         var isGlobal: Bool { (try? FD.readFile(globalSwitch)) == Array("1\n".utf8) }
 
@@ -50,9 +57,15 @@ extension BridgeNetwork {
         /// (`/run/kennel/fwd4-c4096-eth0`, the number being the namespace's cookie: its inode
         /// number could come back for a later namespace, whose operator's own setting the marker
         /// would then claim). Kernels before 5.14 have no cookies: there the inode number
-        /// (`fwd4-i4026531840-eth0`) keeps namespaces apart at least while they live.
-        func markerPrefix() -> String {
-            if let cookie = try? NetworkNamespace.cookie() { return Launch.stateDirectory + "/fwd\(digit)-c\(cookie)-" }
+        /// (`fwd4-i4026531840-eth0`) keeps namespaces apart at least while they live. Nil if the
+        /// cookie could not be read for another reason (no socket to ask with): then kennel
+        /// leaves its markers, and what they stand for, as they are.
+        func markerPrefix() -> String? {
+            do throws(Errno) {
+                return Launch.stateDirectory + "/fwd\(digit)-c\(try NetworkNamespace.cookie())-"
+            } catch where error.rawValue != ENOPROTOOPT {
+                return nil
+            } catch {}
             var st = stat()
             let inode = stat("/proc/self/ns/net", &st) == 0 ? UInt64(st.st_ino) : 0
             return Launch.stateDirectory + "/fwd\(digit)-i\(inode)-"
@@ -97,6 +110,12 @@ extension BridgeNetwork {
             }
         }
 
+        /// The interfaces `family`'s default routes leave by.
+        func defaults(_ family: ForwardingFamily) -> Set<Int32> {
+            let af = family.family == .ipv4 ? AF_INET : AF_INET6
+            return Set(routes.filter { $0.family == af && $0.prefixLength == 0 }.flatMap(\.interfaces))
+        }
+
         /// True if the host has an IPv6 default route leaving by an interface other than
         /// loopback; otherwise sandboxes get IPv4 only.
         var routesIPv6: Bool {
@@ -127,7 +146,9 @@ extension BridgeNetwork {
                                  tables: Set<String>) throws(LaunchError) -> Forwarding? {
         var removed: [String] = []
         if yieldToGlobalForwarding(family, removed: &removed) { return .global }
-        let prefix = family.markerPrefix()
+        guard let prefix = family.markerPrefix() else {
+            throw LaunchError("enable forwarding", Launch.stateDirectory, Errno(rawValue: EIO), detail: "cannot read the network namespace's cookie")
+        }
         // kennel's markers by the interface they record: a renamed interface keeps its marker
         // and guard, named after what it was called when kennel marked it.
         var marked: [Int32: String] = [:], tables = tables
@@ -145,6 +166,11 @@ extension BridgeNetwork {
         for (interface, index) in interfaces {
             let path = family.switchPath(interface)
             guard access(path, F_OK) == 0 else { continue }
+            // br_netfilter shows the frames a bridge passes between its ports to the IP hooks as
+            // the bridge's own, where a guard cannot tell them from transit: kennel forwards
+            // nothing by such a bridge (`refuseFilteredBridgeUplink` refused the launch if it is
+            // the host's way out).
+            if family.isFilteredBridge(interface) { continue }
             forwarding = .perInterface
             let on = (try? FD.readFile(path)) == Array("1\n".utf8)
             let name: String
@@ -183,14 +209,24 @@ extension BridgeNetwork {
         return forwarding
     }
 
+    /// Refuses a launch (before anything on the host changes) whose sandbox traffic of `family`
+    /// would leave by a default route through a bridge kennel cannot guard (`isFilteredBridge`),
+    /// unless the host forwards that family globally itself.
+    static func refuseFilteredBridgeUplink(_ family: ForwardingFamily, _ routes: HostRoutes) throws(LaunchError) {
+        guard !family.isGlobal else { return }
+        for (interface, index) in routes.interfaces(family) where routes.defaults(family).contains(index) && family.isFilteredBridge(interface) {
+            throw LaunchError("enable forwarding", family.switchPath(interface), Errno(rawValue: EOPNOTSUPP),
+                              detail: "the host's default route leaves by a bridge whose frames br_netfilter passes through the IP hooks, where kennel cannot guard forwarding; switch on \(family.globalSwitch) yourself, or br_netfilter off for it")
+        }
+    }
+
     /// The guard `table` for `uplink` (an interface the host routes by) and `family` unless it
     /// is among `tables`. It names the interface by `iif`, which nft resolves to its index: the
     /// guard follows the interface if it is renamed (its forwarding switch does too). Transit
     /// arriving there is dropped at prerouting (before the kernel could route it, or answer it
     /// as a router: ICMP errors, redirects) and again at forward, unless it is bound for a
-    /// sandbox's host end or leaves by the interface it came in by: frames a bridge passes
-    /// between its ports (which `br_netfilter` shows to these hooks as the bridge's own) and
-    /// traffic between neighbours on one link, who reach each other without the host anyway.
+    /// sandbox's host end (back out of the same link too: the host relays nothing between
+    /// neighbours).
     /// Replies to the sandboxes' masqueraded traffic have their sandbox address back by then
     /// (NAT runs earlier in prerouting). Everything addressed to the host itself (local,
     /// broadcast) or multicast (neighbour discovery, router advertisements) passes.
@@ -201,11 +237,11 @@ extension BridgeNetwork {
         table inet \(table) {
           chain prerouting {
             type filter hook prerouting priority filter; policy accept;
-            iif "\(uplink)" meta nfproto \(proto) fib daddr type != { \(family.localTypes) } fib daddr oifname != "\(kn)" fib daddr oif != "\(uplink)" drop
+            iif "\(uplink)" meta nfproto \(proto) fib daddr type != { \(family.localTypes) } fib daddr oifname != "\(kn)" drop
           }
           chain forward {
             type filter hook forward priority filter; policy accept;
-            iif "\(uplink)" oif != "\(uplink)" oifname != "\(kn)" meta nfproto \(proto) drop
+            iif "\(uplink)" oifname != "\(kn)" meta nfproto \(proto) drop
           }
         }
 
@@ -227,7 +263,8 @@ extension BridgeNetwork {
     /// The nft-safe names of the uplinks in this network namespace on which kennel set
     /// `family`'s forwarding (its marker files).
     static func markedUplinks(_ family: ForwardingFamily) -> [String] {
-        let prefix = String(family.markerPrefix().dropFirst(Launch.stateDirectory.count + 1))
+        guard let marker = family.markerPrefix() else { return [] }
+        let prefix = String(marker.dropFirst(Launch.stateDirectory.count + 1))
         return FD.directoryEntries(Launch.stateDirectory).filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
     }
 
@@ -241,8 +278,14 @@ extension BridgeNetwork {
     /// The index of the interface a marker is about (the one it records, whatever the
     /// interface is called now; by name for a marker of an older kennel). Nil if it is gone.
     static func markedInterfaceIndex(_ family: ForwardingFamily, uplinkNamed uplink: String) -> Int32? {
-        guard let index = markedIndex(family.markerPrefix() + uplink) else { return nil }
-        if index != 0 { return Rtnetlink.interfaceName(index) == nil ? nil : index }
+        guard let prefix = family.markerPrefix(), let index = markedIndex(prefix + uplink) else { return nil }
+        if index != 0 {
+            // Gone only if the kernel says there is no such interface: any other failure keeps
+            // the marker, and the guard with it.
+            var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+            if if_indextoname(UInt32(bitPattern: index), &name) == nil, errno == ENXIO || errno == ENODEV { return nil }
+            return index
+        }
         return hostInterfaces(prefix: "").first { nftName($0) == uplink }.map { Int32(bitPattern: if_nametoindex($0)) }
     }
 
@@ -253,7 +296,8 @@ extension BridgeNetwork {
 
     /// A marker whose interface is gone goes, with its guard: nothing forwards there any more.
     static func dropMarker(_ family: ForwardingFamily, uplinkNamed uplink: String, removed: inout [String]) {
-        unlink(family.markerPrefix() + uplink)
+        guard let prefix = family.markerPrefix() else { return }
+        unlink(prefix + uplink)
         let table = family.guardPrefix + uplink
         if (try? runNft("delete table inet \(table)\n")) != nil { removed.append("table inet \(table)") }
     }
@@ -264,7 +308,8 @@ extension BridgeNetwork {
     /// interface's own switch, which is now the operator's. False if the setting could not be
     /// written (the guard must then stay).
     static func switchOffForwarding(_ family: ForwardingFamily, uplinkNamed uplink: String, removed: inout [String]) -> Bool {
-        let marker = family.markerPrefix() + uplink
+        guard let prefix = family.markerPrefix() else { return false }
+        let marker = prefix + uplink
         let ours = access(marker, F_OK) == 0
         let globalOwnsIt = family.family == .ipv4 && family.isGlobal
         for interface in [markedInterface(family, uplinkNamed: uplink)].compactMap({ $0 }) where ours && !globalOwnsIt {

@@ -759,6 +759,7 @@ def test_the_uplink_guards_come_back_after_the_ruleset_is_flushed(topology, tmp_
     assert "kennel2" not in sh(*tables).stdout
     assert all(sh(*FORWARDING(topology, v)).stdout.strip() == "1" for v in FAMILIES)
     # gc with no sandbox: the markers say the forwarding is kennel's, the guards being gone.
+    wait_for_no_sandbox_links(topology)
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
     assert sorted(json.loads(r.stdout)["removed"]) == sorted(FAMILY[v]["report"] for v in FAMILIES)
     assert all(sh(*FORWARDING(topology, v)).stdout.strip() == "0" for v in FAMILIES)
@@ -825,18 +826,23 @@ def test_the_uplink_forwards_only_into_sandboxes(topology, tmp_path, v):
     # The "host" has a second network on a veth of its own; the cloud routes it via the host.
     # While a sandbox runs, the uplink forwards: the guard must keep the host from forwarding
     # the cloud's packets into that other network.
-    cloud = topology["cloud"]
     add_other_network(topology)
     family, target = OTHER[v]
-    p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "30")
+    assert_not_forwarded(topology, tmp_path, v, family, target, "from its uplink into another network")
+
+
+def assert_not_forwarded(topo, tmp_path, v, family, target, what):
+    """While a bridged sandbox runs (its uplink forwarding), the cloud sends the host 20 UDP
+    packets for `target`: the host's count of forwarded IPv`v` datagrams must not move."""
+    p, _ = start_bridged(topo, tmp_path / "s.json", "sleep", "30")
     try:
-        assert sh(*FORWARDING(topology, v)).stdout.strip() == "1"
-        before = forwarded(topology, v)
-        sh("ip", "netns", "exec", cloud, "python3", "-c",
+        assert sh(*FORWARDING(topo, v)).stdout.strip() == "1"
+        before = forwarded(topo, v)
+        sh("ip", "netns", "exec", topo["cloud"], "python3", "-c",
            f"import socket\ns = socket.socket(socket.{family}, socket.SOCK_DGRAM)\n"
            f"for _ in range(20): s.sendto(b'x', ('{target}', 9))")
         time.sleep(0.3)
-        assert forwarded(topology, v) == before, f"the host forwarded IPv{v} from its uplink into another network"
+        assert forwarded(topo, v) == before, f"the host forwarded IPv{v} {what}"
     finally:
         p.terminate()
         p.wait(timeout=20)
@@ -1024,6 +1030,7 @@ def test_replies_arriving_on_another_routed_interface_are_forwarded_too(topology
     second = FAMILY[v]["switch"].replace("kt-up", "kt-up2")
     assert sh("ip", "netns", "exec", topology["host"], "cat", second).stdout.strip() == "1"
     assert FAMILY[v]["guard"].replace("kt_up", "kt_up2") in sh("ip", "netns", "exec", topology["host"], "nft", "list", "tables").stdout
+    wait_for_no_sandbox_links(topology)
     r = sh("ip", "netns", "exec", topology["host"], KENNEL, "gc", "--json")
     assert FAMILY[v]["report"].replace("kt-up", "kt-up2") in json.loads(r.stdout)["removed"], r.stdout
     assert sh("ip", "netns", "exec", topology["host"], "cat", second).stdout.strip() == "0"
@@ -1044,6 +1051,15 @@ def test_a_host_without_ipv4_routes_gets_ipv6_and_nothing_set_for_ipv4(topology)
     assert sh(*FORWARDING(topology, 4)).stdout.strip() == "0"
     assert not forwarding_markers(netns_cookie(host), families=(4,))
     assert probe_in_host(topology, "connect", "203.0.113.10:80") == {"203.0.113.10:80": 101}  # ENETUNREACH
+
+
+def wait_for_no_sandbox_links(topo):
+    """The last sandboxes' host ends go with their namespaces, in a kernel worker, a moment
+    after kennel returns; gc leaves everything while any is left."""
+    deadline = time.monotonic() + 10
+    while "kn-" in host_links(topo):
+        assert time.monotonic() < deadline, host_links(topo)
+        time.sleep(0.05)
 
 
 def add_routed_link(topo, name, network):
@@ -1073,6 +1089,7 @@ def test_kennels_forwarding_follows_an_interface_that_is_renamed(topology):
     sh("ip", "netns", "exec", host, "nft", "flush", "ruleset")
     assert run_in_host(topology, "--", "true").returncode == 0
     assert 'iif "kt-renamed"' in sh(*guard).stdout
+    wait_for_no_sandbox_links(topology)
     r = sh("ip", "netns", "exec", host, KENNEL, "gc", "--json")
     assert "ipv4 forwarding on kt-renamed" in json.loads(r.stdout)["removed"], r.stdout
     assert cat("kt-renamed") == "0"
@@ -1088,6 +1105,7 @@ def test_interfaces_with_one_nft_name_are_told_apart(topology):
     assert run_in_host(topology, "--", "true").returncode == 0
     cat = lambda name: sh("ip", "netns", "exec", host, "cat", f"/proc/sys/net/ipv4/conf/{name}/forwarding").stdout.strip()
     assert cat("kt-ab") == "1" and cat("kt_ab") == "1"
+    wait_for_no_sandbox_links(topology)
     r = sh("ip", "netns", "exec", host, KENNEL, "gc", "--json")
     removed = json.loads(r.stdout)["removed"]
     assert "ipv4 forwarding on kt-ab" in removed and "ipv4 forwarding on kt_ab" not in removed, removed
@@ -1130,38 +1148,67 @@ def test_a_recreated_interface_is_claimed_afresh(topology):
     assert [open(os.path.join("/run/kennel", f)).read().strip() for f in marker] == [index]
 
 
-def test_a_bridge_uplink_still_bridges_between_its_ports(topology):
-    # The host routes by a bridge (kt-br, two ports leading to namespaces of their own). With
-    # br_netfilter on, frames the bridge passes between its ports reach the inet hooks as
-    # kt-br's own: the guard must not take them for transit.
+def add_filtered_bridge(topo, ends):
+    """A bridge kt-br on the "host" (198.51.100.1/24) with two ports leading to namespaces
+    `ends` (198.51.100.11 and .12), br_netfilter passing its frames through the IP hooks."""
+    host = topo["host"]
+    sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-br", "type", "bridge")
+    sh("ip", "netns", "exec", host, "ip", "addr", "add", "198.51.100.1/24", "dev", "kt-br")
+    sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-br", "up")
+    for i, ns in enumerate(ends, 1):
+        sh("ip", "netns", "add", ns)
+        sh("ip", "netns", "exec", host, "ip", "link", "add", f"kt-port{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "netns", "exec", host, "ip", "link", "set", f"kt-port{i}", "master", "kt-br", "up")
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"198.51.100.1{i}/24", "dev", "eth0")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
+    sh("ip", "netns", "exec", host, "sh", "-c", "echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables")
+
+
+needs_br_netfilter = pytest.mark.skipif(not os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+                                        reason="no br_netfilter in this kernel")
+
+
+@needs_br_netfilter
+def test_a_bridge_br_netfilter_filters_is_left_alone(topology):
+    # br_netfilter shows the frames a bridge passes between its ports to the IP hooks as the
+    # bridge's own, where a guard would take them for transit and cut them: kennel forwards
+    # nothing by such a bridge, and the bridge goes on bridging.
     host = topology["host"]
-    call = "/proc/sys/net/bridge/bridge-nf-call-iptables"
-    if sh("ip", "netns", "exec", host, "test", "-e", call, check=False).returncode != 0:
-        pytest.skip("no br_netfilter in this kernel")
     ends = [f"{host}-p{i}" for i in (1, 2)]
     server = None
     try:
-        sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-br", "type", "bridge")
-        sh("ip", "netns", "exec", host, "ip", "addr", "add", "198.51.100.1/24", "dev", "kt-br")
-        sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-br", "up")
-        for i, ns in enumerate(ends, 1):
-            sh("ip", "netns", "add", ns)
-            sh("ip", "netns", "exec", host, "ip", "link", "add", f"kt-port{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
-            sh("ip", "netns", "exec", host, "ip", "link", "set", f"kt-port{i}", "master", "kt-br", "up")
-            sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"198.51.100.1{i}/24", "dev", "eth0")
-            sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
-        sh("ip", "netns", "exec", host, "sh", "-c", f"echo 1 > {call}")
+        add_filtered_bridge(topology, ends)
         assert run_in_host(topology, "--", "true").returncode == 0
-        assert "kennel2_fwd4_kt_br" in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
+        assert "kennel2_fwd4_kt_br" not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
+        assert sh("ip", "netns", "exec", host, "cat", "/proc/sys/net/ipv4/conf/kt-br/forwarding").stdout.strip() == "0"
+        assert sh(*FORWARDING(topology, 4)).stdout.strip() == "1"  # the plain uplink is forwarded
         server = subprocess.Popen(["ip", "netns", "exec", ends[1], "python3", "-c",
                                    "import socket; s = socket.create_server(('198.51.100.12', 80)); print('ready', flush=True)\n"
                                    "while True: s.accept()[0].close()"], stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
         r = sh("nsenter", f"--net=/run/netns/{ends[0]}", "python3", str(PROBE_DIR / "probe.py"), "connect", "198.51.100.12:80")
         assert json.loads(r.stdout.strip().splitlines()[-1]) == {"198.51.100.12:80": 0}, r.stdout
+        # As the host's way out, such a bridge is refused before anything changes.
+        sh("ip", "netns", "exec", host, KENNEL, "gc")
+        sh("ip", "netns", "exec", host, "ip", "route", "replace", "default", "via", "198.51.100.12", "dev", "kt-br")
+        r = run_in_host(topology, "--", "true")
+        assert r.returncode == 125 and "br_netfilter" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "kennel2" not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
+        assert not forwarding_markers(netns_cookie(host))
     finally:
         if server:
             server.kill()
             server.wait()
         for ns in ends:
             sh("ip", "netns", "del", ns, check=False)
+
+
+@both_families
+def test_the_host_relays_nothing_between_neighbours_on_its_uplink(topology, tmp_path, v):
+    # The cloud, a neighbour on the uplink, sends the host packets for a destination the host
+    # routes back out of that same link (its default route): a router would pass them on (and
+    # answer with redirects). The guard drops them.
+    family, target = ("AF_INET", "203.0.113.99") if v == 4 else ("AF_INET6", "2001:db8:ff::99")
+    via = "192.0.2.1" if v == 4 else "2001:db8:1::1"
+    sh("ip", "netns", "exec", topology["cloud"], "ip", f"-{v}", "route", "add", target, "via", via)
+    assert_not_forwarded(topology, tmp_path, v, family, target, "between neighbours on its uplink")
