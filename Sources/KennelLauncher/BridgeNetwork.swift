@@ -82,9 +82,18 @@ struct BridgeNetwork {
         })
         // One dump of the host's routes: which interfaces to forward by, and whether it routes
         // IPv6 at all. Not needed when the host forwards IPv4 itself and no IPv6 is asked for.
-        let routes = plan.subnet6 == nil && ForwardingFamily.ipv4.isGlobal ? HostRoutes(routes: [])
-            : HostRoutes(routes: try step("list routes", "host") { () throws(Errno) in try netlink.unicastRoutes() })
-        let routesIPv6 = plan.subnet6 != nil && routes.routesIPv6
+        var routes = HostRoutes(routes: [])
+        if plan.subnet6 != nil || !ForwardingFamily.ipv4.isGlobal {
+            routes = HostRoutes(routes: try step("list routes", "host") { () throws(Errno) in try netlink.unicastRoutes() })
+            try step("list bridges", "host") { () throws(Errno) in try routes.learnBridges(&netlink) }
+        }
+        // A way out by a bridge kennel cannot guard: refused for IPv4 before anything on the
+        // host changes; for IPv6 the sandbox gets IPv4 only, as on a host without IPv6 routes.
+        if let bridge = unguardableUplink(.ipv4, routes) {
+            throw LaunchError("enable forwarding", ForwardingFamily.ipv4.switchPath(bridge), Errno(rawValue: EOPNOTSUPP),
+                              detail: "the host's default route leaves by bridge \(bridge), whose frames br_netfilter passes through the IP hooks, where kennel cannot guard forwarding; forward by it yourself (net.ipv4.conf.\(bridge).forwarding=1, or net.ipv4.ip_forward=1), or keep br_netfilter from it")
+        }
+        let routesIPv6 = plan.subnet6 != nil && routes.routesIPv6 && unguardableUplink(.ipv6, routes) == nil
         if let pool6 = plan.subnet6, routesIPv6 {
             if addresses.contains(where: { pool6.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
                 throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
@@ -95,15 +104,13 @@ struct BridgeNetwork {
         guard let k = (0..<blocks).first(where: { !used.contains($0) }) else {
             throw LaunchError("allocate address", pool.description, Errno(rawValue: EADDRNOTAVAIL), detail: "every /30 of the pool is in use")
         }
-        try refuseFilteredBridgeUplink(.ipv4, routes)
-        if routesIPv6 { try refuseFilteredBridgeUplink(.ipv6, routes) }
         // The pools' table first: forwarding is switched on only once its drops are in place.
         let tables = try nftTables()
         try ensurePoolTable(pool: pool, pool6: plan.subnet6, tables: tables)
-        let forwarding4 = try enableForwarding(.ipv4, interfaces: routes.interfaces(.ipv4), tables: tables)
+        let forwarding4 = try enableForwarding(.ipv4, routes: routes, tables: tables)
         var ipv6: IPv6Link?
         if let pool6 = plan.subnet6, routesIPv6,
-           let forwarding = try enableForwarding(.ipv6, interfaces: routes.interfaces(.ipv6), tables: tables) {
+           let forwarding = try enableForwarding(.ipv6, routes: routes, tables: tables) {
             ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
                             sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
         }

@@ -134,10 +134,11 @@ extension BridgeNetwork {
         let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
         for family in ForwardingFamily.both where !yieldToGlobalForwarding(family, removed: &removed) {
             for uplink in markedUplinks(family) {
-                guard let interface = markedInterface(family, uplinkNamed: uplink) else {
+                guard let index = markedInterfaceIndex(family, uplinkNamed: uplink) else {
                     dropMarker(family, uplinkNamed: uplink, removed: &removed)  // its interface is gone
                     continue
                 }
+                guard let interface = Rtnetlink.interfaceName(index) else { continue }  // left as it is
                 let table = family.guardPrefix + uplink
                 guard !guards.contains(table) else { continue }
                 if links.isEmpty {

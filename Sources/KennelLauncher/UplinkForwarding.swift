@@ -43,11 +43,11 @@ extension BridgeNetwork {
         var guardPrefix: String { tablePrefix + "fwd\(digit)_" }
         /// What `kennel gc` reports when it switches the uplink's forwarding off.
         func report(_ interface: String) -> String { "\(family.rawValue) \(interfaceSwitch) on \(interface)" }
-        /// True if `interface` is a Linux bridge whose frames br_netfilter passes through this
-        /// family's IP hooks (`bridge-nf-call-iptables`, per network namespace).
-        func isFilteredBridge(_ interface: String) -> Bool {
+        /// True if br_netfilter passes the frames of every bridge in this network namespace
+        /// through this family's IP hooks (`bridge-nf-call-iptables`, per namespace).
+        var bridgesCallHooks: Bool {
             let call = "/proc/sys/net/bridge/bridge-nf-call-" + (family == .ipv4 ? "iptables" : "ip6tables")
-            return access("/sys/class/net/\(interface)/bridge", F_OK) == 0 && (try? FD.readFile(call)) == Array("1\n".utf8)
+            return (try? FD.readFile(call)) == Array("1\n".utf8)
         }
 
         /// True if the host forwards this family on every interface.
@@ -78,6 +78,8 @@ extension BridgeNetwork {
         let routes: [Rtnetlink.Route]
         /// The names of the interfaces the routes leave by, looked up once.
         let names: [Int32: String]
+        /// Which of them are bridges, with the bridge's own br_netfilter options (`learnBridges`).
+        var bridges: [Int32: (ipv4: Bool, ipv6: Bool)] = [:]
 
         init(routes: [Rtnetlink.Route], name: (Int32) -> String? = Rtnetlink.interfaceName) {
             self.routes = routes
@@ -108,6 +110,22 @@ extension BridgeNetwork {
             name.utf8.allSatisfy { c in
                 (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || "_.-@:+".utf8.contains(c)
             }
+        }
+
+        /// Asks the kernel which of the interfaces the routes leave by are bridges (one
+        /// RTM_GETLINK each: sysfs could show another network namespace's links).
+        mutating func learnBridges(_ netlink: inout Rtnetlink) throws(Errno) {
+            for index in names.keys where names[index] != "lo" {
+                if let options = try netlink.bridgeNetfilter(index: index) { bridges[index] = options }
+            }
+        }
+
+        /// True if the interface with `index` is a bridge whose frames br_netfilter passes
+        /// through `family`'s IP hooks (the namespace's switch, or the bridge's own), where they
+        /// reach a guard as the bridge's own and a guard cannot tell them from transit.
+        func isFilteredBridge(_ index: Int32, _ family: ForwardingFamily) -> Bool {
+            guard let options = bridges[index] else { return false }
+            return (family.family == .ipv4 ? options.ipv4 : options.ipv6) || family.bridgesCallHooks
         }
 
         /// The interfaces `family`'s default routes leave by.
@@ -142,8 +160,7 @@ extension BridgeNetwork {
     /// globally, kennel's guards and markers go (a guard would cut that forwarding). Returns nil
     /// when there is nothing to forward by, or for IPv6 on kernels before 6.17 (no
     /// `force_forwarding`). `tables`: the inet tables that exist. Runs under the allocation lock.
-    static func enableForwarding(_ family: ForwardingFamily, interfaces: [(name: String, index: Int32)],
-                                 tables: Set<String>) throws(LaunchError) -> Forwarding? {
+    static func enableForwarding(_ family: ForwardingFamily, routes: HostRoutes, tables: Set<String>) throws(LaunchError) -> Forwarding? {
         var removed: [String] = []
         if yieldToGlobalForwarding(family, removed: &removed) { return .global }
         guard let prefix = family.markerPrefix() else {
@@ -163,14 +180,20 @@ extension BridgeNetwork {
             marked[index] = name
         }
         var forwarding: Forwarding?, switchedOn = false
-        for (interface, index) in interfaces {
+        for (interface, index) in routes.interfaces(family) {
             let path = family.switchPath(interface)
             guard access(path, F_OK) == 0 else { continue }
             // br_netfilter shows the frames a bridge passes between its ports to the IP hooks as
             // the bridge's own, where a guard cannot tell them from transit: kennel forwards
-            // nothing by such a bridge (`refuseFilteredBridgeUplink` refused the launch if it is
-            // the host's way out).
-            if family.isFilteredBridge(interface) { continue }
+            // nothing by such a bridge (`unguardableUplink` kept the launch from relying on
+            // one), and what it set there before br_netfilter came on goes.
+            if routes.isFilteredBridge(index, family) {
+                if let name = marked.removeValue(forKey: index),
+                   switchOffForwarding(family, uplinkNamed: name, removed: &removed) {
+                    _ = try? runNft("delete table inet \(family.guardPrefix + name)\n")
+                }
+                continue
+            }
             forwarding = .perInterface
             let on = (try? FD.readFile(path)) == Array("1\n".utf8)
             let name: String
@@ -209,15 +232,23 @@ extension BridgeNetwork {
         return forwarding
     }
 
-    /// Refuses a launch (before anything on the host changes) whose sandbox traffic of `family`
-    /// would leave by a default route through a bridge kennel cannot guard (`isFilteredBridge`),
-    /// unless the host forwards that family globally itself.
-    static func refuseFilteredBridgeUplink(_ family: ForwardingFamily, _ routes: HostRoutes) throws(LaunchError) {
-        guard !family.isGlobal else { return }
-        for (interface, index) in routes.interfaces(family) where routes.defaults(family).contains(index) && family.isFilteredBridge(interface) {
-            throw LaunchError("enable forwarding", family.switchPath(interface), Errno(rawValue: EOPNOTSUPP),
-                              detail: "the host's default route leaves by a bridge whose frames br_netfilter passes through the IP hooks, where kennel cannot guard forwarding; switch on \(family.globalSwitch) yourself, or br_netfilter off for it")
+    /// The bridge by which `family`'s default route leaves when kennel would have to forward
+    /// by it but cannot guard it (`HostRoutes.isFilteredBridge`): its switch is off, or on by
+    /// kennel's own marker (which `enableForwarding` takes back). A switch the operator turned
+    /// on is theirs, guard and all. Nil if there is none, or the host forwards `family`
+    /// globally, or cannot forward it per interface at all (IPv6 before Linux 6.17).
+    static func unguardableUplink(_ family: ForwardingFamily, _ routes: HostRoutes) -> String? {
+        guard !family.isGlobal else { return nil }
+        for (interface, index) in routes.interfaces(family)
+        where routes.defaults(family).contains(index) && routes.isFilteredBridge(index, family) {
+            let path = family.switchPath(interface)
+            guard access(path, F_OK) == 0 else { continue }
+            if (try? FD.readFile(path)) != Array("1\n".utf8)
+                || markedUplinks(family).contains(where: { markedInterfaceIndex(family, uplinkNamed: $0) == index }) {
+                return interface
+            }
         }
+        return nil
     }
 
     /// The guard `table` for `uplink` (an interface the host routes by) and `family` unless it
@@ -289,11 +320,6 @@ extension BridgeNetwork {
         return hostInterfaces(prefix: "").first { nftName($0) == uplink }.map { Int32(bitPattern: if_nametoindex($0)) }
     }
 
-    /// The name of the interface a marker is about, or nil if it is gone.
-    static func markedInterface(_ family: ForwardingFamily, uplinkNamed uplink: String) -> String? {
-        markedInterfaceIndex(family, uplinkNamed: uplink).flatMap { Rtnetlink.interfaceName($0) }
-    }
-
     /// A marker whose interface is gone goes, with its guard: nothing forwards there any more.
     static func dropMarker(_ family: ForwardingFamily, uplinkNamed uplink: String, removed: inout [String]) {
         guard let prefix = family.markerPrefix() else { return }
@@ -312,7 +338,10 @@ extension BridgeNetwork {
         let marker = prefix + uplink
         let ours = access(marker, F_OK) == 0
         let globalOwnsIt = family.family == .ipv4 && family.isGlobal
-        for interface in [markedInterface(family, uplinkNamed: uplink)].compactMap({ $0 }) where ours && !globalOwnsIt {
+        if ours && !globalOwnsIt, let index = markedInterfaceIndex(family, uplinkNamed: uplink) {
+            // The interface exists; without its name now (a failure other than its being gone)
+            // the switch cannot be written, so the guard must stay.
+            guard let interface = Rtnetlink.interfaceName(index) else { return false }
             let path = family.switchPath(interface)
             if access(path, F_OK) == 0 {
                 guard (try? FD.writeFile(path, "0")) != nil else { return false }

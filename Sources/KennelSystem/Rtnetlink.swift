@@ -132,6 +132,32 @@ public struct Rtnetlink {
 
     // MARK: links
 
+    /// Whether the link with `index` is a bridge, and if so whether the bridge itself asks
+    /// br_netfilter to pass its frames through the IPv4 and IPv6 hooks (its nf_call_iptables
+    /// and nf_call_ip6tables options). Nil if it is no bridge.
+    public mutating func bridgeNetfilter(index: Int32) throws(Errno) -> (ipv4: Bool, ipv6: Bool)? {
+        var result: (ipv4: Bool, ipv6: Bool)?
+        try request(type: 18 /* RTM_GETLINK */, flags: Rtnetlink.ack, payload: Rtnetlink.ifinfomsg(index: index, flags: 0, change: 0)) { reply in
+            // struct ifinfomsg (16 bytes) follows the 16-byte header; its attributes start at 32.
+            Rtnetlink.forEachAttribute(Array(reply), from: 32) { type, value in
+                guard type & 0x3fff == 18 /* IFLA_LINKINFO, nested */ else { return }
+                var kind = "", data: [UInt8] = []
+                Rtnetlink.forEachAttribute(Array(value), from: 0) { t, v in
+                    if t & 0x3fff == 1 /* IFLA_INFO_KIND */ { kind = String(decoding: v.prefix { $0 != 0 }, as: UTF8.self) }
+                    if t & 0x3fff == 2 /* IFLA_INFO_DATA */ { data = Array(v) }
+                }
+                guard kind == "bridge" else { return }
+                var options = (ipv4: false, ipv6: false)
+                Rtnetlink.forEachAttribute(data, from: 0) { t, v in
+                    if t & 0x3fff == 36 /* IFLA_BR_NF_CALL_IPTABLES */ { options.ipv4 = (v.first ?? 0) != 0 }
+                    if t & 0x3fff == 37 /* IFLA_BR_NF_CALL_IP6TABLES */ { options.ipv6 = (v.first ?? 0) != 0 }
+                }
+                result = options
+            }
+        }
+        return result
+    }
+
     /// The name of the link with `index` in the current network namespace (if_indextoname).
     public static func interfaceName(_ index: Int32) -> String? {
         var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)

@@ -1148,9 +1148,9 @@ def test_a_recreated_interface_is_claimed_afresh(topology):
     assert [open(os.path.join("/run/kennel", f)).read().strip() for f in marker] == [index]
 
 
-def add_filtered_bridge(topo, ends):
+def add_bridge(topo, ends):
     """A bridge kt-br on the "host" (198.51.100.1/24) with two ports leading to namespaces
-    `ends` (198.51.100.11 and .12), br_netfilter passing its frames through the IP hooks."""
+    `ends` (198.51.100.11 and .12)."""
     host = topo["host"]
     sh("ip", "netns", "exec", host, "ip", "link", "add", "kt-br", "type", "bridge")
     sh("ip", "netns", "exec", host, "ip", "addr", "add", "198.51.100.1/24", "dev", "kt-br")
@@ -1161,7 +1161,6 @@ def add_filtered_bridge(topo, ends):
         sh("ip", "netns", "exec", host, "ip", "link", "set", f"kt-port{i}", "master", "kt-br", "up")
         sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"198.51.100.1{i}/24", "dev", "eth0")
         sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
-    sh("ip", "netns", "exec", host, "sh", "-c", "echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables")
 
 
 needs_br_netfilter = pytest.mark.skipif(not os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"),
@@ -1171,29 +1170,50 @@ needs_br_netfilter = pytest.mark.skipif(not os.path.exists("/proc/sys/net/bridge
 @needs_br_netfilter
 def test_a_bridge_br_netfilter_filters_is_left_alone(topology):
     # br_netfilter shows the frames a bridge passes between its ports to the IP hooks as the
-    # bridge's own, where a guard would take them for transit and cut them: kennel forwards
-    # nothing by such a bridge, and the bridge goes on bridging.
+    # bridge's own (when the namespace's switch or the bridge's own option says so), where a
+    # guard would take them for transit and cut them: kennel forwards nothing by such a
+    # bridge, takes back what it set there before, and refuses one as the way out.
     host = topology["host"]
     ends = [f"{host}-p{i}" for i in (1, 2)]
+    call = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+    tables = ["ip", "netns", "exec", host, "nft", "list", "tables"]
+    switch = ["ip", "netns", "exec", host, "cat", "/proc/sys/net/ipv4/conf/kt-br/forwarding"]
     server = None
+
+    def bridged():
+        r = sh("nsenter", f"--net=/run/netns/{ends[0]}", "python3", str(PROBE_DIR / "probe.py"), "connect", "198.51.100.12:80")
+        return json.loads(r.stdout.strip().splitlines()[-1]) == {"198.51.100.12:80": 0}
+
     try:
-        add_filtered_bridge(topology, ends)
-        assert run_in_host(topology, "--", "true").returncode == 0
-        assert "kennel2_fwd4_kt_br" not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
-        assert sh("ip", "netns", "exec", host, "cat", "/proc/sys/net/ipv4/conf/kt-br/forwarding").stdout.strip() == "0"
-        assert sh(*FORWARDING(topology, 4)).stdout.strip() == "1"  # the plain uplink is forwarded
+        add_bridge(topology, ends)
         server = subprocess.Popen(["ip", "netns", "exec", ends[1], "python3", "-c",
                                    "import socket; s = socket.create_server(('198.51.100.12', 80)); print('ready', flush=True)\n"
                                    "while True: s.accept()[0].close()"], stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
-        r = sh("nsenter", f"--net=/run/netns/{ends[0]}", "python3", str(PROBE_DIR / "probe.py"), "connect", "198.51.100.12:80")
-        assert json.loads(r.stdout.strip().splitlines()[-1]) == {"198.51.100.12:80": 0}, r.stdout
+        # Without br_netfilter on it, the bridge is an interface like any other.
+        sh("ip", "netns", "exec", host, "sh", "-c", f"echo 0 > {call}")
+        assert run_in_host(topology, "--", "true").returncode == 0
+        assert "kennel2_fwd4_kt_br" in sh(*tables).stdout and sh(*switch).stdout.strip() == "1"
+        # The bridge's own option: what kennel set there goes with the next launch.
+        sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-br", "type", "bridge", "nf_call_iptables", "1")
+        assert run_in_host(topology, "--", "true").returncode == 0
+        assert "kennel2_fwd4_kt_br" not in sh(*tables).stdout and sh(*switch).stdout.strip() == "0"
+        assert not [f for f in forwarding_markers(netns_cookie(host)) if f.endswith("-kt_br")]
+        assert bridged()
+        # The namespace's switch alike.
+        sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-br", "type", "bridge", "nf_call_iptables", "0")
+        sh("ip", "netns", "exec", host, "sh", "-c", f"echo 1 > {call}")
+        assert run_in_host(topology, "--", "true").returncode == 0
+        assert "kennel2_fwd4_kt_br" not in sh(*tables).stdout and sh(*switch).stdout.strip() == "0"
+        assert sh(*FORWARDING(topology, 4)).stdout.strip() == "1"  # the plain uplink is forwarded
+        assert bridged()
         # As the host's way out, such a bridge is refused before anything changes.
+        wait_for_no_sandbox_links(topology)
         sh("ip", "netns", "exec", host, KENNEL, "gc")
         sh("ip", "netns", "exec", host, "ip", "route", "replace", "default", "via", "198.51.100.12", "dev", "kt-br")
         r = run_in_host(topology, "--", "true")
         assert r.returncode == 125 and "br_netfilter" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-        assert "kennel2" not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
+        assert "kennel2" not in sh(*tables).stdout
         assert not forwarding_markers(netns_cookie(host))
     finally:
         if server:
