@@ -86,6 +86,10 @@ struct BridgeNetwork {
         if plan.subnet6 != nil || !ForwardingFamily.ipv4.isGlobal {
             routes = HostRoutes(routes: try step("list routes", "host") { () throws(Errno) in try netlink.unicastRoutes() })
             try step("list bridges", "host") { () throws(Errno) in try routes.learnBridges(&netlink) }
+            var released: [String] = []
+            for family in ForwardingFamily.both where !family.isGlobal {
+                releaseFilteredBridges(family, isFiltered: { routes.isFilteredBridge($0, family) }, removed: &released)
+            }
         }
         // A way out by a bridge kennel cannot guard: refused for IPv4 before anything on the
         // host changes; for IPv6 the sandbox gets IPv4 only, as on a host without IPv6 routes.

@@ -132,7 +132,13 @@ extension BridgeNetwork {
         // markers whose guard table is gone (a flushed ruleset) still mean kennel's forwarding:
         // off when no sandbox is left, or the guard put back while sandboxes run.
         let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
+        var netlink = try? Rtnetlink()
+        defer { netlink?.close() }
         for family in ForwardingFamily.both where !yieldToGlobalForwarding(family, removed: &removed) {
+            // Interfaces that became bridges br_netfilter filters: kennel's settings there go.
+            releaseFilteredBridges(family, isFiltered: { index in
+                family.filters(bridge: (try? netlink?.bridgeNetfilter(index: index)) ?? nil)
+            }, removed: &removed)
             for uplink in markedUplinks(family) {
                 guard let index = markedInterfaceIndex(family, uplinkNamed: uplink) else {
                     dropMarker(family, uplinkNamed: uplink, removed: &removed)  // its interface is gone

@@ -50,6 +50,13 @@ extension BridgeNetwork {
             return (try? FD.readFile(call)) == Array("1\n".utf8)
         }
 
+        /// True if br_netfilter passes the frames of a bridge with these options (nil: no
+        /// bridge) through this family's IP hooks.
+        func filters(bridge options: (ipv4: Bool, ipv6: Bool)?) -> Bool {
+            guard let options else { return false }
+            return (family == .ipv4 ? options.ipv4 : options.ipv6) || bridgesCallHooks
+        }
+
         /// True if the host forwards this family on every interface.
         var isGlobal: Bool { (try? FD.readFile(globalSwitch)) == Array("1\n".utf8) }
 
@@ -115,8 +122,12 @@ extension BridgeNetwork {
         /// Asks the kernel which of the interfaces the routes leave by are bridges (one
         /// RTM_GETLINK each: sysfs could show another network namespace's links).
         mutating func learnBridges(_ netlink: inout Rtnetlink) throws(Errno) {
-            for index in names.keys where names[index] != "lo" {
-                if let options = try netlink.bridgeNetfilter(index: index) { bridges[index] = options }
+            for (index, name) in names where name != "lo" && !name.hasPrefix(linkPrefix) {
+                do {
+                    if let options = try netlink.bridgeNetfilter(index: index) { bridges[index] = options }
+                } catch where error.rawValue == ENODEV {
+                    // Gone since the route dump: no bridge to learn about.
+                }
             }
         }
 
@@ -124,8 +135,7 @@ extension BridgeNetwork {
         /// through `family`'s IP hooks (the namespace's switch, or the bridge's own), where they
         /// reach a guard as the bridge's own and a guard cannot tell them from transit.
         func isFilteredBridge(_ index: Int32, _ family: ForwardingFamily) -> Bool {
-            guard let options = bridges[index] else { return false }
-            return (family.family == .ipv4 ? options.ipv4 : options.ipv6) || family.bridgesCallHooks
+            family.filters(bridge: bridges[index])
         }
 
         /// The interfaces `family`'s default routes leave by.
@@ -184,14 +194,11 @@ extension BridgeNetwork {
             let path = family.switchPath(interface)
             guard access(path, F_OK) == 0 else { continue }
             // br_netfilter shows the frames a bridge passes between its ports to the IP hooks as
-            // the bridge's own, where a guard cannot tell them from transit: kennel forwards
-            // nothing by such a bridge (`unguardableUplink` kept the launch from relying on
-            // one), and what it set there before br_netfilter came on goes.
+            // the bridge's own, where a guard cannot tell them from transit: kennel sets nothing
+            // on such a bridge (`releaseFilteredBridges` took back what it had set there), and
+            // forwards by it only if the operator does.
             if routes.isFilteredBridge(index, family) {
-                if let name = marked.removeValue(forKey: index),
-                   switchOffForwarding(family, uplinkNamed: name, removed: &removed) {
-                    _ = try? runNft("delete table inet \(family.guardPrefix + name)\n")
-                }
+                if marked[index] == nil, (try? FD.readFile(path)) == Array("1\n".utf8) { forwarding = .perInterface }
                 continue
             }
             forwarding = .perInterface
@@ -232,21 +239,31 @@ extension BridgeNetwork {
         return forwarding
     }
 
+    /// Takes back what kennel set on interfaces that are now bridges br_netfilter filters
+    /// (`isFiltered`, by index): switch off first, then guard and marker, since the guard would
+    /// cut the bridge's own frames. Launches call it before anything else (`releaseFilteredBridges`
+    /// then `unguardableUplink`), gc for every marked interface.
+    static func releaseFilteredBridges(_ family: ForwardingFamily, isFiltered: (Int32) -> Bool, removed: inout [String]) {
+        for name in markedUplinks(family) {
+            guard let index = markedInterfaceIndex(family, uplinkNamed: name), isFiltered(index),
+                  switchOffForwarding(family, uplinkNamed: name, removed: &removed) else { continue }
+            let table = family.guardPrefix + name
+            if (try? runNft("delete table inet \(table)\n")) != nil { removed.append("table inet \(table)") }
+        }
+    }
+
     /// The bridge by which `family`'s default route leaves when kennel would have to forward
-    /// by it but cannot guard it (`HostRoutes.isFilteredBridge`): its switch is off, or on by
-    /// kennel's own marker (which `enableForwarding` takes back). A switch the operator turned
-    /// on is theirs, guard and all. Nil if there is none, or the host forwards `family`
-    /// globally, or cannot forward it per interface at all (IPv6 before Linux 6.17).
+    /// by it but cannot guard it (`HostRoutes.isFilteredBridge`): its switch is off. A switch
+    /// the operator turned on is theirs, guard and all (after `releaseFilteredBridges`, none is
+    /// kennel's). Nil if there is none, or the host forwards `family` globally, or cannot
+    /// forward it per interface at all (IPv6 before Linux 6.17).
     static func unguardableUplink(_ family: ForwardingFamily, _ routes: HostRoutes) -> String? {
         guard !family.isGlobal else { return nil }
         for (interface, index) in routes.interfaces(family)
         where routes.defaults(family).contains(index) && routes.isFilteredBridge(index, family) {
             let path = family.switchPath(interface)
             guard access(path, F_OK) == 0 else { continue }
-            if (try? FD.readFile(path)) != Array("1\n".utf8)
-                || markedUplinks(family).contains(where: { markedInterfaceIndex(family, uplinkNamed: $0) == index }) {
-                return interface
-            }
+            if (try? FD.readFile(path)) != Array("1\n".utf8) { return interface }
         }
         return nil
     }

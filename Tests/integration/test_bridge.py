@@ -1223,6 +1223,40 @@ def test_a_bridge_br_netfilter_filters_is_left_alone(topology):
             sh("ip", "netns", "del", ns, check=False)
 
 
+@needs_br_netfilter
+def test_a_bridge_that_carries_the_default_route_and_comes_under_br_netfilter(topology, tmp_path):
+    # kennel forwards by the default route's bridge while br_netfilter leaves it alone. Once
+    # the bridge's option passes its frames through the IP hooks, gc takes kennel's settings
+    # there back (the guard would cut the bridge) although a sandbox still runs; launches are
+    # then refused until the operator forwards by the bridge, and then use it.
+    host = topology["host"]
+    ends = [f"{host}-p{i}" for i in (1, 2)]
+    switch = ["ip", "netns", "exec", host, "cat", "/proc/sys/net/ipv4/conf/kt-br/forwarding"]
+    p = None
+    try:
+        add_bridge(topology, ends)
+        sh("ip", "netns", "exec", host, "sh", "-c", "echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables")
+        sh("ip", "netns", "exec", host, "ip", "route", "replace", "default", "via", "198.51.100.12", "dev", "kt-br")
+        p, _ = start_bridged(topology, tmp_path / "s.json", "sleep", "60")
+        assert sh(*switch).stdout.strip() == "1"
+        sh("ip", "netns", "exec", host, "ip", "link", "set", "kt-br", "type", "bridge", "nf_call_iptables", "1")
+        r = sh("ip", "netns", "exec", host, KENNEL, "gc", "--json")
+        assert {"ipv4 forwarding on kt-br", "table inet kennel2_fwd4_kt_br"} <= set(json.loads(r.stdout)["removed"]), r.stdout
+        assert sh(*switch).stdout.strip() == "0"
+        r = run_in_host(topology, "--", "true")
+        assert r.returncode == 125 and "br_netfilter" in r.stderr, r.stderr
+        sh("ip", "netns", "exec", host, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/kt-br/forwarding")
+        r = run_in_host(topology, "--", "ip", "-4", "route", "show", "default")
+        assert r.returncode == 0 and "default via 10.213." in r.stdout, r.stdout + r.stderr
+        assert "kennel2_fwd4_kt_br" not in sh("ip", "netns", "exec", host, "nft", "list", "tables").stdout
+    finally:
+        if p:
+            p.terminate()
+            p.wait(timeout=20)
+        for ns in ends:
+            sh("ip", "netns", "del", ns, check=False)
+
+
 @both_families
 def test_the_host_relays_nothing_between_neighbours_on_its_uplink(topology, tmp_path, v):
     # The cloud, a neighbour on the uplink, sends the host packets for a destination the host
@@ -1232,3 +1266,14 @@ def test_the_host_relays_nothing_between_neighbours_on_its_uplink(topology, tmp_
     via = "192.0.2.1" if v == 4 else "2001:db8:1::1"
     sh("ip", "netns", "exec", topology["cloud"], "ip", f"-{v}", "route", "add", target, "via", via)
     assert_not_forwarded(topology, tmp_path, v, family, target, "between neighbours on its uplink")
+
+
+def test_concurrent_launches_all_succeed_while_others_end(topology):
+    # Launches run while other sandboxes end: their host ends vanish between a launch's route
+    # dump and what it asks of each interface afterwards, which must not fail it.
+    for _ in range(4):
+        procs = [subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge", "--", "true"],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(30)]
+        failures = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+        failures = [f for f in failures if f[0] != 0]
+        assert not failures, failures[:3]
