@@ -163,7 +163,7 @@ extension BridgeNetwork {
             let stale = name.hasPrefix(sandboxPrefix)
                 ? !links.contains(linkPrefix + name.dropFirst(sandboxPrefix.count))
                 : links.isEmpty
-            guard stale else { continue }
+            guard stale, !removed.contains("table inet \(name)") else { continue }
             if let family = ForwardingFamily.both.first(where: { name.hasPrefix($0.guardPrefix) }) {
                 // Forwarding that kennel switched on for an uplink goes off first, then its
                 // guard (never the other way round: the uplink would forward unguarded).

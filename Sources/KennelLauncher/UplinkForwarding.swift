@@ -87,6 +87,8 @@ extension BridgeNetwork {
         let names: [Int32: String]
         /// Which of them are bridges, with the bridge's own br_netfilter options (`learnBridges`).
         var bridges: [Int32: (ipv4: Bool, ipv6: Bool)] = [:]
+        /// Interfaces gone since the route dump (`learnBridges`): nothing is set by them.
+        var gone = Set<Int32>()
 
         init(routes: [Rtnetlink.Route], name: (Int32) -> String? = Rtnetlink.interfaceName) {
             self.routes = routes
@@ -107,7 +109,7 @@ extension BridgeNetwork {
                    r.destination[1] & 0xc0 == 0x80 { continue }
                 indexes.formUnion(r.interfaces)
             }
-            return indexes.sorted().compactMap { i in names[i].map { (name: $0, index: i) } }
+            return indexes.subtracting(gone).sorted().compactMap { i in names[i].map { (name: $0, index: i) } }
                 .filter { $0.name != "lo" && !$0.name.hasPrefix(linkPrefix) && isPlainName($0.name) }
         }
 
@@ -126,7 +128,7 @@ extension BridgeNetwork {
                 do {
                     if let options = try netlink.bridgeNetfilter(index: index) { bridges[index] = options }
                 } catch where error.rawValue == ENODEV {
-                    // Gone since the route dump: no bridge to learn about.
+                    gone.insert(index)  // gone since the route dump
                 }
             }
         }
@@ -213,6 +215,9 @@ extension BridgeNetwork {
                 name = nftName(interface)
                 if marked.values.contains(name) { continue }
             }
+            // The switch and the guard go by name: the name must still be this index's (an
+            // interface replaced under its name since the route dump is left to the next launch).
+            guard Int32(bitPattern: if_nametoindex(interface)) == index else { continue }
             try ensureUplinkGuard(interface, family, table: family.guardPrefix + name, tables: tables)
             if marked[index] == nil {
                 let marker = prefix + name
@@ -226,6 +231,12 @@ extension BridgeNetwork {
             if !on {
                 try step("enable forwarding", path) { () throws(Errno) in try FD.writeFile(path, "1") }
                 switchedOn = true
+                if Int32(bitPattern: if_nametoindex(interface)) != index {
+                    // Replaced in between: the switch just written is the new interface's. Off
+                    // again; the marker (of the old index) and its guard go with the next launch.
+                    try? FD.writeFile(path, "0")
+                    continue
+                }
             }
         }
         // An interface's switch was off: the first launch here, or the host's global switch went

@@ -1272,8 +1272,16 @@ def test_concurrent_launches_all_succeed_while_others_end(topology):
     # Launches run while other sandboxes end: their host ends vanish between a launch's route
     # dump and what it asks of each interface afterwards, which must not fail it.
     for _ in range(4):
-        procs = [subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge", "--", "true"],
-                                  stderr=subprocess.PIPE, text=True) for _ in range(30)]
-        failures = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
-        failures = [f for f in failures if f[0] != 0]
+        procs = []
+        try:
+            for _ in range(30):
+                procs.append(subprocess.Popen(["ip", "netns", "exec", topology["host"], KENNEL, "run", "--net", "bridge",
+                                               "--", "true"], stderr=subprocess.PIPE, text=True))
+            results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+        finally:
+            for p in procs:  # none left running if one hung or failed to start
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        failures = [r for r in results if r[0] != 0]
         assert not failures, failures[:3]
