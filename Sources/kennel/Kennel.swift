@@ -208,7 +208,7 @@ extension Kennel {
 struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Remove what a SIGKILLed sandbox can leave in this network namespace: the bridge pools' nftables tables and the IPv6 forwarding kennel switched on, once no sandbox uses them; put back an IPv6 uplink guard that a flushed ruleset removed while sandboxes still use it.")
+        abstract: "Remove what a SIGKILLed sandbox can leave in this network namespace: the bridge pools' nftables tables and the per-interface forwarding (IPv4 and IPv6) kennel switched on with its guards, once no sandbox uses them; take back kennel's forwarding where the host now forwards globally, where an interface is gone, or on a bridge br_netfilter now filters; put back a guard that a flushed ruleset removed while sandboxes still use it.")
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
