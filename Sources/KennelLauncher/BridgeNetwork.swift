@@ -80,24 +80,29 @@ struct BridgeNetwork {
             let a = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             return a >= base && a - base < blocks * 4 ? (a - base) / 4 : nil
         })
+        guard let markers = ForwardingMarkers.inThisNamespace() else {
+            throw LaunchError("enable forwarding", Launch.stateDirectory, Errno(rawValue: EIO), detail: "cannot read the network namespace's cookie")
+        }
+        // Whether the host forwards each family globally, read once for the whole launch.
+        let global = (ipv4: ForwardingFamily.ipv4.isGlobal, ipv6: ForwardingFamily.ipv6.isGlobal)
         // One dump of the host's routes: which interfaces to forward by, and whether it routes
         // IPv6 at all. Not needed when the host forwards IPv4 itself and no IPv6 is asked for.
         var routes = HostRoutes(routes: [])
-        if plan.subnet6 != nil || !ForwardingFamily.ipv4.isGlobal {
+        if plan.subnet6 != nil || !global.ipv4 {
             routes = HostRoutes(routes: try step("list routes", "host") { () throws(Errno) in try netlink.unicastRoutes() })
             try step("list bridges", "host") { () throws(Errno) in try routes.learnBridges(&netlink) }
             var released: [String] = []
-            for family in ForwardingFamily.both where !family.isGlobal {
-                releaseFilteredBridges(family, isFiltered: { routes.isFilteredBridge($0, family) }, removed: &released)
+            for (m, isGlobal) in [(markers.ipv4, global.ipv4), (markers.ipv6, global.ipv6)] where !isGlobal {
+                releaseFilteredBridges(m, isFiltered: { routes.isFilteredBridge($0, m.family) }, removed: &released)
             }
         }
         // A way out by a bridge kennel cannot guard: refused for IPv4 before anything on the
         // host changes; for IPv6 the sandbox gets IPv4 only, as on a host without IPv6 routes.
-        if let bridge = unguardableUplink(.ipv4, routes) {
+        if let bridge = unguardableUplink(.ipv4, global: global.ipv4, routes) {
             throw LaunchError("enable forwarding", ForwardingFamily.ipv4.switchPath(bridge), Errno(rawValue: EOPNOTSUPP),
                               detail: "the host's default route leaves by bridge \(bridge), whose frames br_netfilter passes through the IP hooks, where kennel cannot guard forwarding; forward by it yourself (net.ipv4.conf.\(bridge).forwarding=1, or net.ipv4.ip_forward=1), or keep br_netfilter from it")
         }
-        let routesIPv6 = plan.subnet6 != nil && routes.routesIPv6 && unguardableUplink(.ipv6, routes) == nil
+        let routesIPv6 = plan.subnet6 != nil && routes.routesIPv6 && unguardableUplink(.ipv6, global: global.ipv6, routes) == nil
         if let pool6 = plan.subnet6, routesIPv6 {
             if addresses.contains(where: { pool6.contains($0.address) && !$0.name.hasPrefix(BridgeNetwork.linkPrefix) }) {
                 throw LaunchError("--subnet6", pool6.description, Errno(rawValue: EADDRINUSE),
@@ -111,10 +116,10 @@ struct BridgeNetwork {
         // The pools' table first: forwarding is switched on only once its drops are in place.
         let tables = try nftTables()
         try ensurePoolTable(pool: pool, pool6: plan.subnet6, tables: tables)
-        let forwarding4 = try enableForwarding(.ipv4, routes: routes, tables: tables)
+        let forwarding4 = try enableForwarding(markers.ipv4, global: global.ipv4, routes: routes, tables: tables)
         var ipv6: IPv6Link?
         if let pool6 = plan.subnet6, routesIPv6,
-           let forwarding = try enableForwarding(.ipv6, routes: routes, tables: tables) {
+           let forwarding = try enableForwarding(markers.ipv6, global: global.ipv6, routes: routes, tables: tables) {
             ipv6 = IPv6Link(hostAddress: offset(pool6.address, by: 4 * UInt64(k) + 1),
                             sandboxAddress: offset(pool6.address, by: 4 * UInt64(k) + 2), perInterface: forwarding == .perInterface)
         }

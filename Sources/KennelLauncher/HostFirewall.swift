@@ -134,22 +134,23 @@ extension BridgeNetwork {
         let guards = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
         var netlink = try? Rtnetlink()
         defer { netlink?.close() }
-        for family in ForwardingFamily.both where !yieldToGlobalForwarding(family, removed: &removed) {
+        let markers = ForwardingMarkers.inThisNamespace()
+        for m in markers.map({ [$0.ipv4, $0.ipv6] }) ?? [] where !yieldToGlobalForwarding(m, global: m.family.isGlobal, removed: &removed) {
             // Interfaces that became bridges br_netfilter filters: kennel's settings there go.
-            releaseFilteredBridges(family, isFiltered: { index in
-                family.filters(bridge: (try? netlink?.bridgeNetfilter(index: index)) ?? nil)
+            releaseFilteredBridges(m, isFiltered: { index in
+                m.family.filters(bridge: (try? netlink?.bridgeNetfilter(index: index)) ?? nil)
             }, removed: &removed)
-            for uplink in markedUplinks(family) {
-                guard let index = markedInterfaceIndex(family, uplinkNamed: uplink) else {
-                    dropMarker(family, uplinkNamed: uplink, removed: &removed)  // its interface is gone
+            for uplink in m.uplinks() {
+                guard let index = m.interfaceIndex(uplink) else {
+                    m.drop(uplink, removed: &removed)  // its interface is gone
                     continue
                 }
                 guard let interface = Rtnetlink.interfaceName(index) else { continue }  // left as it is
-                let table = family.guardPrefix + uplink
+                let table = m.family.guardPrefix + uplink
                 guard !guards.contains(table) else { continue }
                 if links.isEmpty {
-                    _ = switchOffForwarding(family, uplinkNamed: uplink, removed: &removed)
-                } else if (try? ensureUplinkGuard(interface, family, table: table, tables: guards)) != nil {
+                    _ = m.switchOff(uplink, removed: &removed)
+                } else if (try? ensureUplinkGuard(interface, m.family, table: table, tables: guards)) != nil {
                     restored.append("table inet \(table)")
                 }
             }
@@ -166,8 +167,10 @@ extension BridgeNetwork {
             guard stale, !removed.contains("table inet \(name)") else { continue }
             if let family = ForwardingFamily.both.first(where: { name.hasPrefix($0.guardPrefix) }) {
                 // Forwarding that kennel switched on for an uplink goes off first, then its
-                // guard (never the other way round: the uplink would forward unguarded).
-                guard switchOffForwarding(family, uplinkNamed: String(name.dropFirst(family.guardPrefix.count)), removed: &removed) else { continue }
+                // guard (never the other way round: the uplink would forward unguarded); with
+                // no markers to read, the guard stays.
+                guard let m = markers.map({ family == .ipv4 ? $0.ipv4 : $0.ipv6 }),
+                      m.switchOff(String(name.dropFirst(family.guardPrefix.count)), removed: &removed) else { continue }
             }
             if (try? runNft("delete table inet \(name)\n")) != nil { removed.append("table inet \(name)") }
         }

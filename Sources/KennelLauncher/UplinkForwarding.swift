@@ -59,24 +59,110 @@ extension BridgeNetwork {
 
         /// True if the host forwards this family on every interface.
         var isGlobal: Bool { (try? FD.readFile(globalSwitch)) == Array("1\n".utf8) }
+    }
 
-        /// Marker files: kennel set the switch on that uplink of that network namespace
-        /// (`/run/kennel/fwd4-c4096-eth0`, the number being the namespace's cookie: its inode
-        /// number could come back for a later namespace, whose operator's own setting the marker
-        /// would then claim). Kernels before 5.14 have no cookies: there the inode number
-        /// (`fwd4-i4026531840-eth0`) keeps namespaces apart at least while they live. Nil if the
-        /// cookie could not be read for another reason (no socket to ask with): then kennel
+    /// kennel's marker files for one family in this network namespace: kennel set the switch
+    /// on that interface (`/run/kennel/fwd4-c4096-eth0`, named after the interface's nft-safe
+    /// name when marked, holding its index; the number is the namespace's cookie: its inode
+    /// number could come back for a later namespace, whose operator's own setting the marker
+    /// would then claim). Kernels before 5.14 have no cookies: there the inode number
+    /// (`fwd4-i4026531840-eth0`) keeps namespaces apart at least while they live.
+    struct ForwardingMarkers {
+        let family: ForwardingFamily
+        /// `/run/kennel/fwd4-c4096-`.
+        let prefix: String
+
+        /// Both families' markers, the namespace asked once. Nil if the cookie could not be
+        /// read for another reason than an old kernel (no socket to ask with): then kennel
         /// leaves its markers, and what they stand for, as they are.
-        func markerPrefix() -> String? {
+        static func inThisNamespace() -> (ipv4: ForwardingMarkers, ipv6: ForwardingMarkers)? {
+            var tag: String
             do throws(Errno) {
-                return Launch.stateDirectory + "/fwd\(digit)-c\(try NetworkNamespace.cookie())-"
+                tag = "c\(try NetworkNamespace.cookie())"
             } catch where error.rawValue != ENOPROTOOPT {
                 return nil
-            } catch {}
-            var st = stat()
-            let inode = stat("/proc/self/ns/net", &st) == 0 ? UInt64(st.st_ino) : 0
-            return Launch.stateDirectory + "/fwd\(digit)-i\(inode)-"
+            } catch {
+                var st = stat()
+                tag = "i\(stat("/proc/self/ns/net", &st) == 0 ? UInt64(st.st_ino) : 0)"
+            }
+            let markers = { (f: ForwardingFamily) in ForwardingMarkers(family: f, prefix: Launch.stateDirectory + "/fwd\(f.digit)-\(tag)-") }
+            return (markers(.ipv4), markers(.ipv6))
         }
+
+        /// The nft-safe names of the interfaces marked.
+        func uplinks() -> [String] {
+            let name = String(prefix.dropFirst(Launch.stateDirectory.count + 1))
+            return FD.directoryEntries(Launch.stateDirectory).filter { $0.hasPrefix(name) }.map { String($0.dropFirst(name.count)) }
+        }
+
+        /// The index a marker records (0 for a marker of an older kennel, which recorded none),
+        /// or nil without a marker.
+        func recordedIndex(_ uplink: String) -> Int32? {
+            guard let bytes = try? FD.readFile(prefix + uplink) else { return nil }
+            return Int32(String(decoding: bytes.filter { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)) ?? 0
+        }
+
+        /// The index of the interface a marker is about (the one it records, whatever the
+        /// interface is called now; by name for a marker of an older kennel). Nil if it is gone.
+        func interfaceIndex(_ uplink: String) -> Int32? {
+            guard let index = recordedIndex(uplink) else { return nil }
+            if index != 0 {
+                // Gone only if the kernel says there is no such interface: any other failure
+                // keeps the marker, and the guard with it.
+                var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+                if if_indextoname(UInt32(bitPattern: index), &name) == nil, errno == ENXIO || errno == ENODEV { return nil }
+                return index
+            }
+            return hostInterfaces(prefix: "").first { nftName($0) == uplink }.map { Int32(bitPattern: if_nametoindex($0)) }
+        }
+
+        /// Marks `uplink` (an nft-safe name) as the interface with `index`.
+        func create(_ uplink: String, index: Int32) throws(LaunchError) {
+            let marker = prefix + uplink
+            try step("create", marker) { () throws(Errno) in
+                let fd = try FD.open(marker, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+                defer { FD.close(fd) }
+                try FD.writeAll(fd, "\(index)\n")
+            }
+        }
+
+        /// A marker whose interface is gone goes, with its guard: nothing forwards there any more.
+        func drop(_ uplink: String, removed: inout [String]) {
+            unlink(prefix + uplink)
+            BridgeNetwork.deleteGuard(family.guardPrefix + uplink, removed: &removed)
+        }
+
+        /// Switches off the forwarding kennel set on the interface the marker `uplink` records,
+        /// and removes the marker. An IPv4 interface is left forwarding once the host forwards
+        /// IPv4 globally: `ip_forward` set every interface's own switch, which is now the
+        /// operator's. False if the setting could not be written (the guard must then stay).
+        func switchOff(_ uplink: String, removed: inout [String]) -> Bool {
+            let marker = prefix + uplink
+            guard access(marker, F_OK) == 0 else { return true }
+            if !(family.family == .ipv4 && family.isGlobal), let index = interfaceIndex(uplink) {
+                // The interface exists; without its name now (a failure other than its being
+                // gone) the switch cannot be written, so the guard must stay.
+                guard let interface = Rtnetlink.interfaceName(index) else { return false }
+                let path = family.switchPath(interface)
+                if access(path, F_OK) == 0 {
+                    guard (try? FD.writeFile(path, "0")) != nil else { return false }
+                    removed.append(family.report(interface))
+                }
+            }
+            unlink(marker)
+            return true
+        }
+
+        /// `switchOff`, then the guard (never the other way round: the interface would forward
+        /// unguarded).
+        func takeBack(_ uplink: String, removed: inout [String]) {
+            if switchOff(uplink, removed: &removed) { BridgeNetwork.deleteGuard(family.guardPrefix + uplink, removed: &removed) }
+        }
+    }
+
+    /// Deletes the guard table `table` if it exists, reporting it.
+    static func deleteGuard(_ table: String, removed: inout [String]) {
+        if (try? runNft("delete table inet \(table)\n")) != nil { removed.append("table inet \(table)") }
     }
 
     /// What the host's routing tables say for `--net bridge`, from one dump of both families'
@@ -171,21 +257,20 @@ extension BridgeNetwork {
     /// did not make is left as it is (and gets no guard of kennel's); once the host forwards
     /// globally, kennel's guards and markers go (a guard would cut that forwarding). Returns nil
     /// when there is nothing to forward by, or for IPv6 on kernels before 6.17 (no
-    /// `force_forwarding`). `tables`: the inet tables that exist. Runs under the allocation lock.
-    static func enableForwarding(_ family: ForwardingFamily, routes: HostRoutes, tables: Set<String>) throws(LaunchError) -> Forwarding? {
+    /// `force_forwarding`). `global`: the family's `isGlobal`, read once per launch; `tables`:
+    /// the inet tables that exist. Runs under the allocation lock.
+    static func enableForwarding(_ markers: ForwardingMarkers, global: Bool, routes: HostRoutes, tables: Set<String>) throws(LaunchError) -> Forwarding? {
+        let family = markers.family
         var removed: [String] = []
-        if yieldToGlobalForwarding(family, removed: &removed) { return .global }
-        guard let prefix = family.markerPrefix() else {
-            throw LaunchError("enable forwarding", Launch.stateDirectory, Errno(rawValue: EIO), detail: "cannot read the network namespace's cookie")
-        }
+        if yieldToGlobalForwarding(markers, global: global, removed: &removed) { return .global }
         // kennel's markers by the interface they record: a renamed interface keeps its marker
         // and guard, named after what it was called when kennel marked it.
         var marked: [Int32: String] = [:], tables = tables
-        for name in markedUplinks(family) {
-            guard let index = markedInterfaceIndex(family, uplinkNamed: name) else {
+        for name in markers.uplinks() {
+            guard let index = markers.interfaceIndex(name) else {
                 // Its interface is gone (a VPN reconnected, a NIC replugged): the marker and
                 // the guard, which names the dead interface, go; a new one is claimed afresh.
-                dropMarker(family, uplinkNamed: name, removed: &removed)
+                markers.drop(name, removed: &removed)
                 tables.remove(family.guardPrefix + name)
                 continue
             }
@@ -220,12 +305,7 @@ extension BridgeNetwork {
             guard Int32(bitPattern: if_nametoindex(interface)) == index else { continue }
             try ensureUplinkGuard(interface, family, table: family.guardPrefix + name, tables: tables)
             if marked[index] == nil {
-                let marker = prefix + name
-                try step("create", marker) { () throws(Errno) in
-                    let fd = try FD.open(marker, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-                    defer { FD.close(fd) }
-                    try FD.writeAll(fd, "\(index)\n")
-                }
+                try markers.create(name, index: index)
                 marked[index] = name
             }
             if !on {
@@ -254,12 +334,9 @@ extension BridgeNetwork {
     /// (`isFiltered`, by index): switch off first, then guard and marker, since the guard would
     /// cut the bridge's own frames. Launches call it before anything else (`releaseFilteredBridges`
     /// then `unguardableUplink`), gc for every marked interface.
-    static func releaseFilteredBridges(_ family: ForwardingFamily, isFiltered: (Int32) -> Bool, removed: inout [String]) {
-        for name in markedUplinks(family) {
-            guard let index = markedInterfaceIndex(family, uplinkNamed: name), isFiltered(index),
-                  switchOffForwarding(family, uplinkNamed: name, removed: &removed) else { continue }
-            let table = family.guardPrefix + name
-            if (try? runNft("delete table inet \(table)\n")) != nil { removed.append("table inet \(table)") }
+    static func releaseFilteredBridges(_ markers: ForwardingMarkers, isFiltered: (Int32) -> Bool, removed: inout [String]) {
+        for name in markers.uplinks() {
+            if let index = markers.interfaceIndex(name), isFiltered(index) { markers.takeBack(name, removed: &removed) }
         }
     }
 
@@ -268,8 +345,8 @@ extension BridgeNetwork {
     /// the operator turned on is theirs, guard and all (after `releaseFilteredBridges`, none is
     /// kennel's). Nil if there is none, or the host forwards `family` globally, or cannot
     /// forward it per interface at all (IPv6 before Linux 6.17).
-    static func unguardableUplink(_ family: ForwardingFamily, _ routes: HostRoutes) -> String? {
-        guard !family.isGlobal else { return nil }
+    static func unguardableUplink(_ family: ForwardingFamily, global: Bool, _ routes: HostRoutes) -> String? {
+        guard !global else { return nil }
         for (interface, index) in routes.interfaces(family)
         where routes.defaults(family).contains(index) && routes.isFilteredBridge(index, family) {
             let path = family.switchPath(interface)
@@ -307,76 +384,13 @@ extension BridgeNetwork {
         """)
     }
 
-    /// If the host forwards `family` globally, kennel's own settings in this network namespace
-    /// (whatever uplink they were for) go, guards included: a guard would cut the host's own
-    /// forwarding. Returns whether the host forwards globally. Used by launches and `kennel gc`.
-    static func yieldToGlobalForwarding(_ family: ForwardingFamily, removed: inout [String]) -> Bool {
-        guard family.isGlobal else { return false }
-        for uplink in markedUplinks(family) where switchOffForwarding(family, uplinkNamed: uplink, removed: &removed) {
-            let table = family.guardPrefix + uplink
-            if (try? runNft("delete table inet \(table)\n")) != nil { removed.append("table inet \(table)") }
-        }
-        return true
-    }
-
-    /// The nft-safe names of the uplinks in this network namespace on which kennel set
-    /// `family`'s forwarding (its marker files).
-    static func markedUplinks(_ family: ForwardingFamily) -> [String] {
-        guard let marker = family.markerPrefix() else { return [] }
-        let prefix = String(marker.dropFirst(Launch.stateDirectory.count + 1))
-        return FD.directoryEntries(Launch.stateDirectory).filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
-    }
-
-    /// The interface index a marker records (0 for a marker of an older kennel, which recorded
-    /// none), or nil without a marker.
-    static func markedIndex(_ marker: String) -> Int32? {
-        guard let bytes = try? FD.readFile(marker) else { return nil }
-        return Int32(String(decoding: bytes.filter { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)) ?? 0
-    }
-
-    /// The index of the interface a marker is about (the one it records, whatever the
-    /// interface is called now; by name for a marker of an older kennel). Nil if it is gone.
-    static func markedInterfaceIndex(_ family: ForwardingFamily, uplinkNamed uplink: String) -> Int32? {
-        guard let prefix = family.markerPrefix(), let index = markedIndex(prefix + uplink) else { return nil }
-        if index != 0 {
-            // Gone only if the kernel says there is no such interface: any other failure keeps
-            // the marker, and the guard with it.
-            var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
-            if if_indextoname(UInt32(bitPattern: index), &name) == nil, errno == ENXIO || errno == ENODEV { return nil }
-            return index
-        }
-        return hostInterfaces(prefix: "").first { nftName($0) == uplink }.map { Int32(bitPattern: if_nametoindex($0)) }
-    }
-
-    /// A marker whose interface is gone goes, with its guard: nothing forwards there any more.
-    static func dropMarker(_ family: ForwardingFamily, uplinkNamed uplink: String, removed: inout [String]) {
-        guard let prefix = family.markerPrefix() else { return }
-        unlink(prefix + uplink)
-        let table = family.guardPrefix + uplink
-        if (try? runNft("delete table inet \(table)\n")) != nil { removed.append("table inet \(table)") }
-    }
-
-    /// Switches off the per-interface forwarding kennel set on the interface a marker (named
-    /// after its nft-safe name `uplink`) records, and removes the marker. An IPv4 interface is
-    /// left forwarding once the host forwards IPv4 globally: `ip_forward` set every
-    /// interface's own switch, which is now the operator's. False if the setting could not be
-    /// written (the guard must then stay).
-    static func switchOffForwarding(_ family: ForwardingFamily, uplinkNamed uplink: String, removed: inout [String]) -> Bool {
-        guard let prefix = family.markerPrefix() else { return false }
-        let marker = prefix + uplink
-        let ours = access(marker, F_OK) == 0
-        let globalOwnsIt = family.family == .ipv4 && family.isGlobal
-        if ours && !globalOwnsIt, let index = markedInterfaceIndex(family, uplinkNamed: uplink) {
-            // The interface exists; without its name now (a failure other than its being gone)
-            // the switch cannot be written, so the guard must stay.
-            guard let interface = Rtnetlink.interfaceName(index) else { return false }
-            let path = family.switchPath(interface)
-            if access(path, F_OK) == 0 {
-                guard (try? FD.writeFile(path, "0")) != nil else { return false }
-                removed.append(family.report(interface))
-            }
-        }
-        if ours { unlink(marker) }
+    /// If the host forwards the markers' family globally, kennel's own settings in this network
+    /// namespace (whatever interface they were for) go, guards included: a guard would cut the
+    /// host's own forwarding. Returns whether the host forwards globally. Used by launches and
+    /// `kennel gc`.
+    static func yieldToGlobalForwarding(_ markers: ForwardingMarkers, global: Bool, removed: inout [String]) -> Bool {
+        guard global else { return false }
+        for uplink in markers.uplinks() { markers.takeBack(uplink, removed: &removed) }
         return true
     }
 }
